@@ -1,0 +1,226 @@
+//! Acknowledgements → per-file committed offsets.
+//!
+//! The reader seals batches in order. For every file a batch touches it records the file's
+//! *boundary* at sealing time: the offset before which every event has been put into this or an
+//! earlier batch (never inside a partial line or a multiline group still being assembled). When a
+//! batch is acknowledged (every item created, already present, or dead-lettered) its entries are
+//! marked; a file's committed offset advances over the acknowledged entries at the front of its
+//! queue only, so an early acknowledgement of a later batch never skips an unacknowledged one.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+
+use crate::tail::{Checkpoint, CheckpointEntry, FileId, Fingerprint, checkpoint};
+
+/// The reader's handle for one open file; never reused within a run.
+pub type FileKey = u64;
+
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    boundary: u64,
+    acked: bool,
+}
+
+#[derive(Debug)]
+struct Progress {
+    id: FileId,
+    fingerprint: Fingerprint,
+    path: PathBuf,
+    real_path: PathBuf,
+    committed: u64,
+    queue: VecDeque<Pending>,
+    /// The reader is done with the file; forget it once everything is acknowledged.
+    retired: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Delivery {
+    files: HashMap<FileKey, Progress>,
+    changed: bool,
+}
+
+impl Delivery {
+    /// Starts tracking a file whose events before `committed` are already delivered.
+    pub fn track(
+        &mut self,
+        key: FileKey,
+        id: FileId,
+        fingerprint: Fingerprint,
+        path: PathBuf,
+        real_path: PathBuf,
+        committed: u64,
+    ) {
+        self.files.insert(
+            key,
+            Progress {
+                id,
+                fingerprint,
+                path,
+                real_path,
+                committed,
+                queue: VecDeque::new(),
+                retired: false,
+            },
+        );
+        self.changed = true;
+    }
+
+    /// A batch was sealed; `ranges` holds each touched file's boundary.
+    pub fn sealed(&mut self, seq: u64, ranges: &[(FileKey, u64)]) {
+        for &(key, boundary) in ranges {
+            if let Some(p) = self.files.get_mut(&key) {
+                p.queue.push_back(Pending {
+                    seq,
+                    boundary,
+                    acked: false,
+                });
+            }
+        }
+    }
+
+    /// Every item of batch `seq` is settled.
+    pub fn acked(&mut self, seq: u64, ranges: &[(FileKey, u64)]) {
+        for &(key, _) in ranges {
+            let Some(p) = self.files.get_mut(&key) else {
+                continue;
+            };
+            if let Some(e) = p.queue.iter_mut().find(|e| e.seq == seq) {
+                e.acked = true;
+            }
+            while p.queue.front().is_some_and(|e| e.acked) {
+                // Checked by the loop condition: the queue has a front entry.
+                let e = p.queue.pop_front().expect("front exists");
+                if e.boundary > p.committed {
+                    p.committed = e.boundary;
+                    self.changed = true;
+                }
+            }
+        }
+        self.drop_finished();
+    }
+
+    /// The reader closed the file (deleted or rotated away and read to its end).
+    pub fn retire(&mut self, key: FileKey) {
+        if let Some(p) = self.files.get_mut(&key) {
+            p.retired = true;
+        }
+        self.drop_finished();
+    }
+
+    fn drop_finished(&mut self) {
+        let before = self.files.len();
+        self.files.retain(|_, p| !(p.retired && p.queue.is_empty()));
+        if self.files.len() != before {
+            self.changed = true;
+        }
+    }
+
+    pub fn committed(&self, key: FileKey) -> Option<u64> {
+        self.files.get(&key).map(|p| p.committed)
+    }
+
+    /// Batches sealed but not yet acknowledged, over all files.
+    pub fn unacknowledged(&self) -> usize {
+        self.files.values().map(|p| p.queue.len()).sum()
+    }
+
+    /// The checkpoint to write, if anything changed since the last call.
+    pub fn take_checkpoint(&mut self) -> Option<Checkpoint> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        Some(self.checkpoint())
+    }
+
+    /// Forces the next [`Delivery::take_checkpoint`] to return a checkpoint (after a failed write).
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut files: Vec<CheckpointEntry> = self
+            .files
+            .values()
+            .map(|p| CheckpointEntry {
+                id: p.id,
+                fingerprint: p.fingerprint.to_hex(),
+                path: p.path.clone(),
+                real_path: p.real_path.clone(),
+                offset: p.committed,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
+        Checkpoint {
+            version: checkpoint::VERSION,
+            files,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery_with(keys: &[FileKey]) -> Delivery {
+        let mut d = Delivery::default();
+        for &k in keys {
+            d.track(
+                k,
+                FileId { dev: 1, inode: k },
+                Fingerprint(k),
+                format!("/f{k}").into(),
+                format!("/r{k}").into(),
+                0,
+            );
+        }
+        d
+    }
+
+    #[test]
+    fn out_of_order_acks_never_skip_an_unacknowledged_batch() {
+        let mut d = delivery_with(&[1]);
+        d.sealed(1, &[(1, 100)]);
+        d.sealed(2, &[(1, 200)]);
+        d.sealed(3, &[(1, 300)]);
+        d.acked(2, &[(1, 200)]);
+        assert_eq!(d.committed(1), Some(0));
+        d.acked(1, &[(1, 100)]);
+        assert_eq!(d.committed(1), Some(200));
+        d.acked(3, &[(1, 300)]);
+        assert_eq!(d.committed(1), Some(300));
+        assert_eq!(d.unacknowledged(), 0);
+    }
+
+    #[test]
+    fn files_advance_independently() {
+        let mut d = delivery_with(&[1, 2]);
+        d.sealed(1, &[(1, 10), (2, 50)]);
+        d.sealed(2, &[(2, 80)]);
+        d.acked(2, &[(2, 80)]);
+        assert_eq!((d.committed(1), d.committed(2)), (Some(0), Some(0)));
+        d.acked(1, &[(1, 10), (2, 50)]);
+        assert_eq!((d.committed(1), d.committed(2)), (Some(10), Some(80)));
+    }
+
+    #[test]
+    fn retired_file_is_forgotten_only_after_its_acks() {
+        let mut d = delivery_with(&[1]);
+        d.sealed(1, &[(1, 10)]);
+        d.retire(1);
+        assert_eq!(d.checkpoint().files.len(), 1);
+        d.acked(1, &[(1, 10)]);
+        assert_eq!(d.checkpoint().files.len(), 0);
+    }
+
+    #[test]
+    fn checkpoint_only_when_changed() {
+        let mut d = delivery_with(&[1]);
+        assert!(d.take_checkpoint().is_some());
+        assert!(d.take_checkpoint().is_none());
+        d.sealed(1, &[(1, 10)]);
+        assert!(d.take_checkpoint().is_none());
+        d.acked(1, &[(1, 10)]);
+        assert_eq!(d.take_checkpoint().unwrap().files[0].offset, 10);
+    }
+}

@@ -1,0 +1,23 @@
+//! sluice: a per-node Kubernetes log agent that tails container log files and ships every line,
+//! exactly once in effect, to Elasticsearch.
+//!
+//! # Layout
+//! - [`config`]: raw YAML → one validated [`config::Config`], before any I/O.
+//! - [`tail`]: discovery, file identity, framing, checkpoints. Knows nothing of Kubernetes.
+//! - [`parse`]: CRI and docker records, partial-line joining, multiline groups, JSON app logs.
+//! - [`kubernetes`]: what a log file's path says about its pod (namespace, pod, container).
+//! - [`sink::elasticsearch`]: document encoding, batching, bulk requests, per-item outcomes.
+//! - [`delivery`]: acknowledgements → per-file committed offsets (what the checkpoint may say).
+//! - [`telemetry`]: Prometheus metrics and the health endpoint.
+//! - [`pipeline`]: wires the stages with bounded queues and owns the shutdown order.
+//!
+//! The data flow and the delivery guarantee are described in `DESIGN.md`.
+
+pub mod config;
+pub mod delivery;
+pub mod kubernetes;
+pub mod parse;
+pub mod pipeline;
+pub mod sink;
+pub mod tail;
+pub mod telemetry;

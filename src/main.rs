@@ -1,0 +1,130 @@
+//! The `sluice` binary: parse the command line, load the configuration, install signal
+//! handlers, run the pipeline. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use sluice::config::Config;
+use sluice::telemetry::Metrics;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Ships Kubernetes container logs to Elasticsearch, every line exactly once"
+)]
+struct Cli {
+    /// Configuration file (YAML).
+    #[arg(long, short, env = "SLUICE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log output format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Validate the configuration and print it; exit 0 if valid.
+    Check,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    let path = cli
+        .config
+        .context("no configuration: pass --config FILE (or set SLUICE_CONFIG)")?;
+    let config = Config::load(&path)?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => {
+            println!("{}: configuration is valid", path.display());
+            println!("  node: {}", config.node_name);
+            println!("  include: {}", config.input.include.join(", "));
+            let endpoints: Vec<&str> = config
+                .elasticsearch
+                .endpoints
+                .iter()
+                .map(|u| u.as_str())
+                .collect();
+            println!("  elasticsearch: {}", endpoints.join(", "));
+            println!("  index: {}", config.elasticsearch.index.as_str());
+            println!("  state: {}", config.state_dir.display());
+            Ok(())
+        }
+        Command::Run => run(config),
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sluice-io")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let metrics = Arc::new(Metrics::new());
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), node = %config.node_name, "sluice starting");
+        let summary = sluice::pipeline::run(config, metrics, shutdown_signal()).await?;
+        tracing::info!(
+            encoded = summary.events_encoded,
+            delivered = summary.events_delivered,
+            unacknowledged_batches = summary.unacknowledged_batches,
+            "sluice stopped"
+        );
+        Ok(())
+    })
+}
+
+/// Resolves on SIGTERM (the kubelet's) or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM handler");
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

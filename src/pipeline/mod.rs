@@ -1,0 +1,213 @@
+//! Wires the stages with bounded queues and owns the shutdown order:
+//!
+//! ```text
+//! reader thread ──(bounded channel of sealed batches)──► sink (≤ max_in_flight requests)
+//!       │                                                    │
+//!       └── delivery.sealed ──► Delivery ◄── delivery.acked ─┘ ──► checkpointer
+//! ```
+//! On shutdown: stop reading, seal what is complete, let the sink settle in-flight batches up to
+//! the deadline, write the final checkpoint (acknowledged offsets only), return.
+
+pub mod reader;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::delivery::Delivery;
+use crate::sink::elasticsearch::service::Service;
+use crate::sink::elasticsearch::sink::Sink;
+use crate::tail::{Checkpoint, CheckpointError};
+use crate::telemetry::{self, Metrics};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot listen on {addr} for metrics: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("invalid multiline rules: {0}")]
+    Multiline(String),
+    #[error("the reader thread failed: {0}")]
+    Reader(String),
+}
+
+/// Counts at the end of a run, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub events_encoded: u64,
+    pub events_delivered: u64,
+    pub unacknowledged_batches: usize,
+}
+
+/// Runs the agent until `shutdown` resolves, then shuts down in order.
+pub async fn run(
+    cfg: Config,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<Summary, PipelineError> {
+    let cfg = Arc::new(cfg);
+    std::fs::create_dir_all(&cfg.state_dir).map_err(|source| PipelineError::StateDir {
+        path: cfg.state_dir.clone(),
+        source,
+    })?;
+    let checkpoint_path = Checkpoint::path_in(&cfg.state_dir);
+    let checkpoint = Checkpoint::load(&checkpoint_path)?;
+    if let Some(cp) = &checkpoint {
+        tracing::info!(files = cp.files.len(), path = %checkpoint_path.display(), "resuming from checkpoint");
+    }
+
+    let (stop_telemetry, telemetry_stopped) = watch::channel(false);
+    let telemetry = match cfg.telemetry_listen {
+        Some(addr) => {
+            let listener = telemetry::server::bind(addr)
+                .await
+                .map_err(|source| PipelineError::Listen { addr, source })?;
+            tracing::info!(%addr, "serving /metrics and /healthz");
+            let m = metrics.clone();
+            let mut rx = telemetry_stopped.clone();
+            Some(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = telemetry::server::serve(listener, m, stopped).await {
+                    tracing::error!(error = %e, "metrics endpoint failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
+    let delivery = Arc::new(Mutex::new(Delivery::default()));
+    let es = &cfg.elasticsearch;
+    let sink = Arc::new(Sink {
+        service: Service::new(es)?,
+        delivery: delivery.clone(),
+        metrics: metrics.clone(),
+        dead_letter_index: es.dead_letter_index.clone(),
+        initial_backoff: es.initial_backoff,
+        max_backoff: es.max_backoff,
+        max_in_flight: es.max_in_flight,
+    });
+    // One sealed batch may wait while `max_in_flight` are being sent: memory stays bounded by
+    // (max_in_flight + 2) × batch size, whatever Elasticsearch does.
+    let (tx, rx) = mpsc::channel(1);
+    let mut sink_task = tokio::spawn(sink.run(rx));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = reader::Reader::new(
+        cfg.clone(),
+        checkpoint.map(|c| c.files),
+        delivery.clone(),
+        metrics.clone(),
+        tx,
+        stop.clone(),
+    )
+    .map_err(|e| PipelineError::Multiline(e.to_string()))?;
+    let reader_thread = std::thread::Builder::new()
+        .name("sluice-reader".into())
+        .spawn(move || reader.run())
+        .map_err(|e| PipelineError::Reader(e.to_string()))?;
+
+    let checkpointer = {
+        let delivery = delivery.clone();
+        let metrics = metrics.clone();
+        let path = checkpoint_path.clone();
+        let every = cfg.checkpoint_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                write_checkpoint(&delivery, &path, &metrics, false).await;
+            }
+        })
+    };
+
+    shutdown.await;
+    tracing::info!(deadline = ?cfg.shutdown_timeout, "shutting down: sealing, flushing, waiting for acknowledgements");
+    stop.store(true, Ordering::Relaxed);
+
+    let reader_done = tokio::task::spawn_blocking(move || reader_thread.join());
+    let drained = tokio::time::timeout(cfg.shutdown_timeout, async {
+        let joined = reader_done.await;
+        let _ = (&mut sink_task).await;
+        joined
+    })
+    .await;
+    match drained {
+        Ok(Ok(Ok(()))) => tracing::info!("all sealed batches settled"),
+        Ok(_) => tracing::error!("the reader thread panicked"),
+        Err(_) => {
+            // Unacknowledged batches are not lost: the checkpoint stays before them and they are
+            // read again (same ids, no duplicates) at the next start.
+            tracing::warn!(
+                "shutdown deadline reached with batches unacknowledged; they will be re-sent at the next start"
+            );
+            sink_task.abort();
+            let _ = sink_task.await;
+        }
+    }
+    checkpointer.abort();
+    write_checkpoint(&delivery, &checkpoint_path, &metrics, true).await;
+    let _ = stop_telemetry.send(true);
+    if let Some(t) = telemetry {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    let unacknowledged_batches = delivery
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unacknowledged();
+    Ok(Summary {
+        events_encoded: metrics.events_encoded.get(),
+        events_delivered: metrics.events_delivered.get(),
+        unacknowledged_batches,
+    })
+}
+
+async fn write_checkpoint(
+    delivery: &Mutex<Delivery>,
+    path: &std::path::Path,
+    metrics: &Metrics,
+    force: bool,
+) {
+    let cp = {
+        let mut d = delivery.lock().unwrap_or_else(|p| p.into_inner());
+        if force {
+            Some(d.checkpoint())
+        } else {
+            d.take_checkpoint()
+        }
+    };
+    let Some(cp) = cp else { return };
+    let path = path.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || cp.store(&path)).await;
+    match result {
+        Ok(Ok(())) => {
+            metrics.checkpoint_writes.inc();
+        }
+        Ok(Err(e)) => {
+            metrics.checkpoint_errors.inc();
+            tracing::error!(error = %e, "checkpoint write failed; will retry");
+            // Make the next tick try again.
+            delivery
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mark_changed();
+        }
+        Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+    }
+}

@@ -1,0 +1,675 @@
+//! The read loop, on its own thread: discover files, read what is new, frame, parse, assemble
+//! and encode straight into the open batch; seal batches by size, count and time, and hand them
+//! to the sink through a bounded channel. When the sink is saturated the send blocks and reading
+//! stops: the log files are the buffer.
+//!
+//! Each sealed batch records, for every file it touched, the file's *boundary*: the offset below
+//! which all events are in this or an earlier batch. Delivery commits those boundaries once the
+//! batches are acknowledged, so a checkpoint never lands inside a partial line or a group.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::config::{Config, FormatChoice, ReadFrom};
+use crate::delivery::{Delivery, FileKey};
+use crate::kubernetes;
+use crate::parse::assemble::{Assembler, AssemblerConfig};
+use crate::parse::{self, Format, multiline};
+use crate::sink::elasticsearch::Batch;
+use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields};
+use crate::tail::discover::{self, Found};
+use crate::tail::watch::{Changes, Watcher};
+use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
+use crate::telemetry::Metrics;
+
+/// How many chunks one file may read before the others get their turn.
+const CHUNKS_PER_TURN: usize = 4;
+/// Longest sleep between checks of the stop flag.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+/// A rotated file is closed once it has been at its end for this long.
+const ROTATED_GRACE: Duration = Duration::from_secs(1);
+
+struct OpenFile {
+    key: FileKey,
+    tailed: TailedFile,
+    /// Rendered once the fingerprint is known.
+    ctx: Option<FileContext>,
+    format: Option<Format>,
+    assembler: Assembler,
+    /// The boundary recorded in the last sealed batch.
+    sealed_boundary: u64,
+    /// Registered with delivery (needs the fingerprint).
+    tracked: bool,
+    /// Lines or flushed events since the last seal.
+    touched: bool,
+    /// The path no longer leads to this file: read to the end, then close.
+    rotated_at: Option<Instant>,
+    at_eof_since: Option<Instant>,
+    /// Offset to resume from, from the checkpoint.
+    resume: u64,
+}
+
+impl OpenFile {
+    fn boundary(&self) -> u64 {
+        let framed = self.tailed.framed_offset();
+        self.assembler
+            .pending_start()
+            .map_or(framed, |p| p.min(framed))
+    }
+}
+
+pub struct Reader {
+    cfg: Arc<Config>,
+    files: HashMap<FileKey, OpenFile>,
+    by_id: HashMap<FileId, FileKey>,
+    by_real_path: HashMap<PathBuf, FileKey>,
+    next_key: FileKey,
+    /// Checkpoint entries not yet matched to an open file.
+    resume: HashMap<FileId, CheckpointEntry>,
+    first_start: bool,
+    delivery: Arc<Mutex<Delivery>>,
+    metrics: Arc<Metrics>,
+    encoder: Encoder,
+    node: NodeFields,
+    assembler_cfg: AssemblerConfig,
+    batch: Batch,
+    next_seq: u64,
+    closing: Vec<FileKey>,
+    tx: mpsc::Sender<Batch>,
+    buf: Vec<u8>,
+    watcher: Option<Watcher>,
+    watch_roots: Vec<PathBuf>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    pub fn new(
+        cfg: Arc<Config>,
+        checkpoint: Option<Vec<CheckpointEntry>>,
+        delivery: Arc<Mutex<Delivery>>,
+        metrics: Arc<Metrics>,
+        tx: mpsc::Sender<Batch>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Reader, multiline::MultilineError> {
+        let multiline = match &cfg.parse.multiline {
+            Some((rules, _)) => Some(Arc::new(multiline::Rules::new(rules)?)),
+            None => None,
+        };
+        let assembler_cfg = AssemblerConfig {
+            max_event_bytes: cfg.parse.max_event_bytes,
+            multiline,
+            timeout: cfg
+                .parse
+                .multiline
+                .as_ref()
+                .map_or(Duration::from_secs(1), |(_, t)| *t),
+        };
+        let watcher = match Watcher::new() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "file notifications unavailable; polling only");
+                None
+            }
+        };
+        let watch_roots = cfg.input.include.iter().map(|p| static_prefix(p)).collect();
+        let first_start = checkpoint.is_none();
+        let resume = checkpoint
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        Ok(Reader {
+            encoder: Encoder::new(
+                cfg.elasticsearch.index.clone(),
+                cfg.parse.json_target.clone(),
+            ),
+            node: NodeFields {
+                node_name: cfg.node_name.clone(),
+                cluster_name: cfg.cluster_name.clone(),
+            },
+            cfg,
+            files: HashMap::new(),
+            by_id: HashMap::new(),
+            by_real_path: HashMap::new(),
+            next_key: 1,
+            resume,
+            first_start,
+            delivery,
+            metrics,
+            assembler_cfg,
+            batch: Batch::default(),
+            next_seq: 1,
+            closing: Vec::new(),
+            tx,
+            buf: Vec::new(),
+            watcher,
+            watch_roots,
+            stop,
+        })
+    }
+
+    /// Runs until the stop flag is set (or the sink is gone), then seals what is complete.
+    pub fn run(mut self) {
+        self.rescan();
+        self.resume_rotated();
+        let mut last_scan = Instant::now();
+        let mut last_poll = Instant::now();
+        let mut dirty: HashSet<FileKey> = self.files.keys().copied().collect();
+        let mut rescan_requested = false;
+        let mut changes = Changes::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if rescan_requested || now.duration_since(last_scan) >= self.cfg.input.scan_interval {
+                let before: HashSet<FileKey> = self.files.keys().copied().collect();
+                self.rescan();
+                dirty.extend(self.files.keys().filter(|k| !before.contains(k)));
+                last_scan = now;
+                rescan_requested = false;
+            }
+            if now.duration_since(last_poll) >= self.cfg.input.poll_interval {
+                dirty.extend(self.files.keys().copied());
+                last_poll = now;
+            }
+
+            let mut more = false;
+            for key in std::mem::take(&mut dirty) {
+                if self.read_file(key) {
+                    dirty.insert(key);
+                    more = true;
+                }
+                if self.batch_full() && !self.seal() {
+                    return;
+                }
+            }
+            self.housekeeping(now);
+            if self.seal_due(now) && !self.seal() {
+                return;
+            }
+            if more {
+                continue;
+            }
+
+            let wait = self.next_wake(now, last_poll);
+            changes.paths.clear();
+            changes.overflow = false;
+            match &self.watcher {
+                Some(w) => w.wait(wait, &mut changes),
+                None => std::thread::sleep(wait),
+            }
+            if changes.overflow {
+                dirty.extend(self.files.keys().copied());
+                rescan_requested = true;
+            }
+            for p in &changes.paths {
+                match self.by_real_path.get(p) {
+                    Some(&k) => {
+                        dirty.insert(k);
+                    }
+                    None => rescan_requested = true,
+                }
+            }
+        }
+        // Stop: ship what is complete. Partial lines and open groups stay beyond the boundary
+        // and are read again at the next start.
+        self.seal();
+    }
+
+    fn next_wake(&self, now: Instant, last_poll: Instant) -> Duration {
+        let mut wait = (last_poll + self.cfg.input.poll_interval).saturating_duration_since(now);
+        if let Some(opened) = self.batch.opened {
+            wait = wait.min(
+                (opened + self.cfg.elasticsearch.batch_timeout).saturating_duration_since(now),
+            );
+        }
+        wait.min(MAX_WAIT)
+    }
+
+    /// Looks for new files and for files that are no longer at their path.
+    fn rescan(&mut self) {
+        let found = discover::scan(&self.cfg.input.include, &self.cfg.input.exclude);
+        let present: HashSet<FileId> = found.iter().map(|f| f.id).collect();
+        for f in found {
+            if !self.by_id.contains_key(&f.id) {
+                self.open(f, false);
+            }
+        }
+        let now = Instant::now();
+        for of in self.files.values_mut() {
+            if of.rotated_at.is_none() && !present.contains(&of.tailed.id) {
+                tracing::debug!(path = %of.tailed.path.display(), "file rotated or deleted; reading it to its end");
+                of.rotated_at = Some(now);
+            }
+        }
+        if let Some(w) = &mut self.watcher {
+            let mut dirs: HashSet<PathBuf> = self
+                .watch_roots
+                .iter()
+                .filter(|d| d.is_dir())
+                .cloned()
+                .collect();
+            for of in self.files.values() {
+                if let Some(parent) = of.tailed.real_path.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
+            for d in &dirs {
+                w.watch_dir(d);
+            }
+            w.retain_dirs(&dirs);
+        }
+        self.metrics.files_open.set(self.files.len() as i64);
+        self.metrics.files_rotated_open.set(
+            self.files
+                .values()
+                .filter(|f| f.rotated_at.is_some())
+                .count() as i64,
+        );
+    }
+
+    /// After a restart: files in the checkpoint that the globs no longer find may have been
+    /// rotated (`0.log` → `0.log.<timestamp>`) while the agent was down. Find them next to where
+    /// they were and read them to their end.
+    fn resume_rotated(&mut self) {
+        let leftovers: Vec<CheckpointEntry> = self.resume.values().cloned().collect();
+        for entry in leftovers {
+            let Some(dir) = entry.real_path.parent() else {
+                continue;
+            };
+            let Ok(listing) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for dirent in listing.flatten() {
+                let path = dirent.path();
+                if path.extension().is_some_and(|e| e == "gz") {
+                    continue;
+                }
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if FileId::of(&meta) == entry.id && meta.len() > entry.offset {
+                    tracing::info!(path = %path.display(), offset = entry.offset, "resuming a file rotated while sluice was stopped");
+                    let f = Found {
+                        path: entry.path.clone(),
+                        real_path: path.clone(),
+                        id: entry.id,
+                        size: meta.len(),
+                    };
+                    if let Some(key) = self.open(f, true) {
+                        // Opened under its new name; reads go to the rotated file itself.
+                        if let Some(of) = self.files.get_mut(&key) {
+                            of.rotated_at = Some(Instant::now());
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        // Entries still unmatched name files that are gone: nothing left to read.
+        self.resume.retain(|_, e| {
+            tracing::info!(path = %e.path.display(), "file in the checkpoint no longer exists; forgetting it");
+            false
+        });
+    }
+
+    fn open(&mut self, f: Found, rotated: bool) -> Option<FileKey> {
+        // A file rotated while the agent was down is opened by its real (new) name.
+        let open_path = if rotated { &f.real_path } else { &f.path };
+        let mut tailed = match TailedFile::open(open_path.clone(), f.real_path.clone(), 0) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(path = %f.path.display(), error = %e, "cannot open log file; will retry at the next scan");
+                return None;
+            }
+        };
+        tailed.path = f.path.clone();
+        if tailed.id != f.id {
+            // Replaced between the scan and the open; the next scan sees the new one.
+            return None;
+        }
+        let resume = match self.resume.remove(&f.id) {
+            Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {
+                e.offset.min(f.size)
+            }
+            Some(_) => {
+                tracing::info!(path = %f.path.display(), "inode reused by a new file; reading it from the head");
+                0
+            }
+            None if self.first_start && self.cfg.input.read_from == ReadFrom::Tail => f.size,
+            None => 0,
+        };
+        tailed.start_at(resume);
+        let key = self.next_key;
+        self.next_key += 1;
+        self.by_id.insert(f.id, key);
+        self.by_real_path.insert(f.real_path.clone(), key);
+        self.files.insert(
+            key,
+            OpenFile {
+                key,
+                tailed,
+                ctx: None,
+                format: match self.cfg.parse.format {
+                    FormatChoice::Auto => None,
+                    FormatChoice::Cri => Some(Format::Cri),
+                    FormatChoice::Docker => Some(Format::Docker),
+                },
+                assembler: Assembler::new(self.assembler_cfg.clone()),
+                sealed_boundary: resume,
+                tracked: false,
+                touched: false,
+                rotated_at: None,
+                at_eof_since: None,
+                resume,
+            },
+        );
+        self.metrics.files_open.set(self.files.len() as i64);
+        Some(key)
+    }
+
+    /// Reads a few chunks of one file. Returns whether more data is probably waiting.
+    fn read_file(&mut self, key: FileKey) -> bool {
+        let Reader {
+            files,
+            encoder,
+            batch,
+            buf,
+            metrics,
+            cfg,
+            node,
+            delivery,
+            ..
+        } = self;
+        let Some(of) = files.get_mut(&key) else {
+            return false;
+        };
+        let now = Instant::now();
+        if of.ctx.is_none() {
+            match of.tailed.refresh_fingerprint() {
+                Ok(true) => prepare_context(of, node, delivery),
+                // No complete first line yet: nothing to read.
+                Ok(false) => return false,
+                Err(e) => {
+                    tracing::warn!(path = %of.tailed.path.display(), error = %e, "cannot read file head");
+                    return false;
+                }
+            }
+        }
+        for _ in 0..CHUNKS_PER_TURN {
+            let OpenFile {
+                tailed,
+                ctx,
+                format,
+                assembler,
+                touched,
+                ..
+            } = &mut *of;
+            let Some(ctx) = ctx.as_ref() else {
+                return false;
+            };
+            let mut emit_ctx = EmitCtx {
+                encoder,
+                batch,
+                metrics,
+                now,
+            };
+            let outcome = tailed.read(
+                buf,
+                cfg.input.read_chunk_bytes,
+                cfg.input.max_line_bytes,
+                &mut |line: Line<'_>| {
+                    *touched = true;
+                    handle_line(line, ctx, format, assembler, &mut emit_ctx);
+                },
+            );
+            match outcome {
+                Ok(ReadOutcome::Data { bytes }) => {
+                    metrics.bytes_read.inc_by(bytes as u64);
+                    of.at_eof_since = None;
+                    if bytes < cfg.input.read_chunk_bytes {
+                        return false;
+                    }
+                }
+                Ok(ReadOutcome::Eof) | Ok(ReadOutcome::NotReady) => {
+                    of.at_eof_since.get_or_insert(now);
+                    return false;
+                }
+                Ok(ReadOutcome::Truncated) => {
+                    tracing::info!(path = %of.tailed.path.display(), "file truncated (copytruncate); reading it again from the head");
+                    of.rotated_at = Some(now);
+                    of.at_eof_since = Some(now - ROTATED_GRACE);
+                    return false;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %of.tailed.path.display(), error = %e, "read failed; closing the file");
+                    of.rotated_at = Some(now);
+                    of.at_eof_since = Some(now - ROTATED_GRACE);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Idle flushes and closing rotated files at their end.
+    fn housekeeping(&mut self, now: Instant) {
+        let Reader {
+            files,
+            encoder,
+            batch,
+            metrics,
+            closing,
+            ..
+        } = self;
+        for of in files.values_mut() {
+            let Some(ctx) = of.ctx.as_ref() else {
+                if of.rotated_at.is_some()
+                    && of
+                        .at_eof_since
+                        .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE)
+                    && !closing.contains(&of.key)
+                {
+                    closing.push(of.key);
+                }
+                continue;
+            };
+            let mut emit_ctx = EmitCtx {
+                encoder,
+                batch,
+                metrics,
+                now,
+            };
+            let before = of.boundary();
+            of.assembler
+                .flush_idle(now, &mut |ev| emit_ctx.emit(ctx, ev, false));
+            let done = of.rotated_at.is_some()
+                && of
+                    .at_eof_since
+                    .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE);
+            if done && !closing.contains(&of.key) {
+                of.assembler
+                    .flush_all(&mut |ev| emit_ctx.emit(ctx, ev, false));
+                closing.push(of.key);
+            }
+            if of.boundary() != before {
+                of.touched = true;
+            }
+        }
+        if !self.closing.is_empty() && self.batch.opened.is_none() {
+            // Nothing waiting in the batch: seal now so closed files are released promptly.
+            self.seal();
+        }
+    }
+
+    fn batch_full(&self) -> bool {
+        self.batch.body.len() >= self.cfg.elasticsearch.batch_max_bytes
+            || self.batch.items.len() >= self.cfg.elasticsearch.batch_max_events
+    }
+
+    fn seal_due(&self, now: Instant) -> bool {
+        match self.batch.opened {
+            Some(opened) => now.duration_since(opened) >= self.cfg.elasticsearch.batch_timeout,
+            // No events, but boundaries moved (e.g. only skipped bytes): acknowledge them.
+            None => self
+                .files
+                .values()
+                .any(|f| f.touched && f.tracked && f.boundary() > f.sealed_boundary),
+        }
+    }
+
+    /// Seals the open batch and hands it to the sink. Returns false when the sink is gone.
+    fn seal(&mut self) -> bool {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.seq = self.next_seq;
+        self.next_seq += 1;
+        for of in self.files.values_mut() {
+            if !of.touched || !of.tracked {
+                continue;
+            }
+            of.touched = false;
+            let b = of.boundary();
+            if b > of.sealed_boundary {
+                batch.ranges.push((of.key, b));
+                of.sealed_boundary = b;
+            }
+        }
+        let closing = std::mem::take(&mut self.closing);
+        {
+            let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+            d.sealed(batch.seq, &batch.ranges);
+            for &key in &closing {
+                d.retire(key);
+            }
+            if batch.items.is_empty() {
+                d.acked(batch.seq, &batch.ranges);
+            }
+        }
+        for key in closing {
+            if let Some(of) = self.files.remove(&key) {
+                self.by_id.remove(&of.tailed.id);
+                self.by_real_path.remove(&of.tailed.real_path);
+                tracing::debug!(path = %of.tailed.real_path.display(), "closed a rotated file read to its end");
+            }
+        }
+        self.metrics.files_open.set(self.files.len() as i64);
+        self.metrics.files_rotated_open.set(
+            self.files
+                .values()
+                .filter(|f| f.rotated_at.is_some())
+                .count() as i64,
+        );
+        if batch.items.is_empty() {
+            return true;
+        }
+        // Blocks while the sink is saturated: this is the backpressure that stops reading.
+        self.tx.blocking_send(batch).is_ok()
+    }
+}
+
+/// What the emit path needs, borrowed apart from the file being read.
+struct EmitCtx<'a> {
+    encoder: &'a mut Encoder,
+    batch: &'a mut Batch,
+    metrics: &'a Metrics,
+    now: Instant,
+}
+
+impl EmitCtx<'_> {
+    fn emit(&mut self, ctx: &FileContext, ev: &parse::assemble::Event<'_>, line_truncated: bool) {
+        let truncated = ev.truncated || line_truncated;
+        if truncated {
+            self.metrics.truncated.inc();
+        }
+        self.push(
+            ctx,
+            encode::Event {
+                timestamp: ev.timestamp,
+                stream: ev.stream,
+                message: ev.message,
+                start: ev.start,
+                truncated,
+                malformed: false,
+            },
+        );
+    }
+
+    fn push(&mut self, ctx: &FileContext, ev: encode::Event<'_>) {
+        let item = self.encoder.encode(&mut self.batch.body, ctx, &ev);
+        self.batch.items.push(item);
+        self.batch.opened.get_or_insert(self.now);
+        self.metrics.events_encoded.inc();
+    }
+}
+
+fn handle_line(
+    line: Line<'_>,
+    ctx: &FileContext,
+    format: &mut Option<Format>,
+    assembler: &mut Assembler,
+    out: &mut EmitCtx<'_>,
+) {
+    out.metrics.lines_read.inc();
+    if format.is_none() {
+        *format = parse::detect(line.bytes);
+    }
+    let parsed = match *format {
+        Some(f) => parse::parse(f, line.bytes).map_err(|e| e.to_string()),
+        None => Err("unrecognised container log format".to_string()),
+    };
+    match parsed {
+        Ok(rec) => {
+            let now = out.now;
+            assembler.push(rec, line.start, line.end, now, &mut |ev| {
+                out.emit(ctx, ev, line.truncated)
+            });
+        }
+        Err(reason) => {
+            out.metrics.parse_errors.inc();
+            tracing::debug!(%reason, offset = line.start, "malformed line shipped raw");
+            out.push(
+                ctx,
+                encode::Event {
+                    timestamp: b"",
+                    stream: parse::Stream::Stdout,
+                    message: line.bytes,
+                    start: line.start,
+                    truncated: line.truncated,
+                    malformed: true,
+                },
+            );
+        }
+    }
+}
+
+fn prepare_context(of: &mut OpenFile, node: &NodeFields, delivery: &Mutex<Delivery>) {
+    let Some(fp) = of.tailed.fingerprint else {
+        return;
+    };
+    let pod = kubernetes::path::pod_ref(&of.tailed.path, &of.tailed.real_path);
+    of.ctx = Some(FileContext::new(fp, &of.tailed.path, pod.as_ref(), node));
+    if !of.tracked {
+        delivery.lock().unwrap_or_else(|p| p.into_inner()).track(
+            of.key,
+            of.tailed.id,
+            fp,
+            of.tailed.path.clone(),
+            of.tailed.real_path.clone(),
+            of.resume,
+        );
+        of.tracked = true;
+    }
+}
+
+/// The directory part of a glob pattern before its first wildcard.
+fn static_prefix(pattern: &str) -> PathBuf {
+    let cut = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let head = &pattern[..cut];
+    match head.rfind('/') {
+        Some(i) => PathBuf::from(&head[..i.max(1)]),
+        None => Path::new("/").to_path_buf(),
+    }
+}

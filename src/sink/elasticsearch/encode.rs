@@ -1,0 +1,430 @@
+//! Encoding events as bulk `create` actions, written straight into the request body.
+//!
+//! Everything that is the same for every line of a file (path, pod, container, node, cluster,
+//! agent) is rendered once per file into a JSON fragment and copied into each document. The
+//! message is escaped into the body directly; no per-line `String` or `serde_json::Value`.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::config::IndexPattern;
+use crate::kubernetes::PodRef;
+use crate::parse::{self, Stream};
+use crate::tail::Fingerprint;
+
+use super::escape::{escape_into, escape_str_into};
+
+/// One event as the encoder needs it, borrowed from the reader's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub timestamp: &'a [u8],
+    pub stream: Stream,
+    pub message: &'a [u8],
+    /// Offset of the event's first byte in its file: with the file's fingerprint, the `_id`.
+    pub start: u64,
+    pub truncated: bool,
+    /// The line was not a valid CRI/docker record; `message` is the raw line.
+    pub malformed: bool,
+}
+
+/// Fields shared by all events of one file, rendered once.
+#[derive(Debug, Clone)]
+pub struct FileContext {
+    pub fingerprint: Fingerprint,
+    /// Closes the `log` object and the document: `,"file":{…}},"kubernetes":{…},…}`.
+    tail: Vec<u8>,
+}
+
+/// Values that are the same for every file on this node.
+#[derive(Debug, Clone)]
+pub struct NodeFields {
+    pub node_name: String,
+    pub cluster_name: Option<String>,
+}
+
+impl FileContext {
+    pub fn new(
+        fingerprint: Fingerprint,
+        path: &Path,
+        pod: Option<&PodRef>,
+        node: &NodeFields,
+    ) -> FileContext {
+        let mut t = Vec::with_capacity(512);
+        t.extend_from_slice(b",\"file\":{\"path\":\"");
+        escape_str_into(&mut t, &path.to_string_lossy());
+        t.extend_from_slice(b"\"}}");
+        if let Some(pod) = pod {
+            t.extend_from_slice(b",\"kubernetes\":{\"namespace\":\"");
+            escape_str_into(&mut t, &pod.namespace);
+            t.extend_from_slice(b"\",\"pod\":{\"name\":\"");
+            escape_str_into(&mut t, &pod.pod_name);
+            if let Some(uid) = &pod.pod_uid {
+                t.extend_from_slice(b"\",\"uid\":\"");
+                escape_str_into(&mut t, uid);
+            }
+            t.extend_from_slice(b"\"},\"container\":{\"name\":\"");
+            escape_str_into(&mut t, &pod.container_name);
+            t.extend_from_slice(b"\"},\"node\":{\"name\":\"");
+            escape_str_into(&mut t, &node.node_name);
+            t.extend_from_slice(b"\"}}");
+            if let Some(id) = &pod.container_id {
+                t.extend_from_slice(b",\"container\":{\"id\":\"");
+                escape_str_into(&mut t, id);
+                t.extend_from_slice(b"\"}");
+            }
+        }
+        if let Some(cluster) = &node.cluster_name {
+            t.extend_from_slice(
+                b",\"orchestrator\":{\"type\":\"kubernetes\",\"cluster\":{\"name\":\"",
+            );
+            escape_str_into(&mut t, cluster);
+            t.extend_from_slice(b"\"}}");
+        }
+        t.extend_from_slice(b",\"host\":{\"name\":\"");
+        escape_str_into(&mut t, &node.node_name);
+        t.extend_from_slice(
+            b"\"},\"agent\":{\"name\":\"sluice\",\"type\":\"sluice\",\"version\":\"",
+        );
+        t.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+        t.extend_from_slice(b"\"}}\n");
+        FileContext {
+            fingerprint,
+            tail: t,
+        }
+    }
+}
+
+/// Where one action + document pair sits in a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    pub start: u32,
+    /// Where the document line begins (after the action line).
+    pub doc: u32,
+    pub end: u32,
+}
+
+/// The deterministic document id: a 128-bit hash of the file fingerprint and the event's start
+/// offset, base64url (22 characters). A re-send of the same event always has the same id.
+pub fn document_id(fp: Fingerprint, start: u64) -> [u8; 22] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&fp.0.to_le_bytes());
+    key[8..].copy_from_slice(&start.to_le_bytes());
+    let h = xxhash_rust::xxh3::xxh3_128(&key).to_le_bytes();
+    base64url_16(&h)
+}
+
+fn base64url_16(bytes: &[u8; 16]) -> [u8; 22] {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = [0u8; 22];
+    let mut o = 0;
+    for chunk in bytes.chunks(3) {
+        let n = match *chunk {
+            [a, b, c] => (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c),
+            [a] => u32::from(a) << 16,
+            // 16 bytes = 5 chunks of 3 + 1: only those two shapes occur.
+            _ => unreachable!("16 bytes split into chunks of 3 and a last chunk of 1"),
+        };
+        let chars = if chunk.len() == 3 { 4 } else { 2 };
+        for k in 0..chars {
+            out[o] = A[((n >> (18 - 6 * k)) & 63) as usize];
+            o += 1;
+        }
+    }
+    out
+}
+
+/// Renders events into bulk bodies. Holds the per-date index name cache.
+#[derive(Debug)]
+pub struct Encoder {
+    index: IndexPattern,
+    json_target: Option<String>,
+    cached_day: [u8; 10],
+    cached_index: String,
+    now_scratch: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn new(index: IndexPattern, json_target: Option<String>) -> Encoder {
+        Encoder {
+            index,
+            json_target,
+            cached_day: [0; 10],
+            cached_index: String::new(),
+            now_scratch: Vec::new(),
+        }
+    }
+
+    /// Appends one `create` action and its document to `body`; returns where they sit.
+    pub fn encode(&mut self, body: &mut Vec<u8>, ctx: &FileContext, ev: &Event<'_>) -> Item {
+        let start = body.len();
+        // Taken out of `self` for the duration of the call so it can be borrowed beside it.
+        let mut now = std::mem::take(&mut self.now_scratch);
+        let mut timestamp = ev.timestamp;
+        if ev.malformed || !parse::timestamp::is_rfc3339(timestamp) {
+            now.clear();
+            format_rfc3339(SystemTime::now(), &mut now);
+            timestamp = &now;
+        }
+        body.extend_from_slice(b"{\"create\":{\"_index\":\"");
+        let index = self.index_for(timestamp);
+        body.extend_from_slice(index.as_bytes());
+        body.extend_from_slice(b"\",\"_id\":\"");
+        body.extend_from_slice(&document_id(ctx.fingerprint, ev.start));
+        body.extend_from_slice(b"\"}}\n");
+        let doc = body.len();
+
+        body.extend_from_slice(b"{\"@timestamp\":\"");
+        body.extend_from_slice(timestamp);
+        body.extend_from_slice(b"\",\"message\":\"");
+        let app = match &self.json_target {
+            Some(_) if !ev.malformed && ev.message.first() == Some(&b'{') => {
+                parse::json::parse(ev.message)
+            }
+            _ => None,
+        };
+        match app.as_ref().and_then(|a| a.message.as_deref()) {
+            Some(m) => escape_str_into(body, m),
+            None => escape_into(body, ev.message),
+        }
+        body.push(b'"');
+        if let (Some(app), Some(target)) = (&app, &self.json_target) {
+            body.extend_from_slice(b",\"");
+            body.extend_from_slice(target.as_bytes());
+            body.extend_from_slice(b"\":");
+            body.extend_from_slice(app.object);
+        }
+        if ev.truncated || ev.malformed {
+            body.extend_from_slice(b",\"tags\":[");
+            if ev.truncated {
+                body.extend_from_slice(b"\"truncated\"");
+            }
+            if ev.malformed {
+                if ev.truncated {
+                    body.push(b',');
+                }
+                body.extend_from_slice(b"\"malformed\"");
+            }
+            body.push(b']');
+        }
+        body.extend_from_slice(b",\"log\":{\"iostream\":\"");
+        body.extend_from_slice(ev.stream.as_str().as_bytes());
+        body.extend_from_slice(b"\",\"offset\":");
+        body.extend_from_slice(itoa_u64(ev.start, &mut [0u8; 20]));
+        if let Some(level) = app.as_ref().and_then(|a| a.level.as_deref()) {
+            body.extend_from_slice(b",\"level\":\"");
+            escape_str_into(body, level);
+            body.push(b'"');
+        }
+        body.extend_from_slice(&ctx.tail);
+        self.now_scratch = now;
+
+        // Bodies are capped far below 4 GiB by configuration (elasticsearch.batch.max_bytes ≤ 100 MiB
+        // plus one event of at most 64 MiB).
+        Item {
+            start: start as u32,
+            doc: doc as u32,
+            end: body.len() as u32,
+        }
+    }
+
+    fn index_for(&mut self, timestamp: &[u8]) -> &str {
+        if !self.index.is_dated() {
+            if self.cached_index.is_empty() {
+                self.cached_index = self.index.render((0, 0, 0));
+            }
+            return &self.cached_index;
+        }
+        // A `Z` timestamp's first ten bytes are its UTC date: skip the parse when they repeat.
+        let utc = timestamp.last() == Some(&b'Z') && timestamp.len() >= 10;
+        if utc && self.cached_day == timestamp[..10] && !self.cached_index.is_empty() {
+            return &self.cached_index;
+        }
+        let date = parse::timestamp::utc_date(timestamp).unwrap_or_else(|| today_utc());
+        self.cached_index = self.index.render(date);
+        if utc {
+            self.cached_day.copy_from_slice(&timestamp[..10]);
+        } else {
+            self.cached_day = [0; 10];
+        }
+        &self.cached_index
+    }
+}
+
+fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+fn today_utc() -> (i32, u32, u32) {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    civil_from_days((secs / 86_400) as i64)
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+/// Writes `t` as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub fn format_rfc3339(t: SystemTime, out: &mut Vec<u8>) {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let s = format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        d.subsec_nanos()
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ctx() -> FileContext {
+        let pod = PodRef {
+            namespace: "shop".into(),
+            pod_name: "web-1".into(),
+            pod_uid: Some("uid-1".into()),
+            container_name: "app".into(),
+            container_id: Some("abc".into()),
+        };
+        let node = NodeFields {
+            node_name: "node-a".into(),
+            cluster_name: Some("prod".into()),
+        };
+        FileContext::new(
+            Fingerprint(42),
+            Path::new("/var/log/containers/x.log"),
+            Some(&pod),
+            &node,
+        )
+    }
+
+    fn encode_one(ev: Event<'_>) -> (serde_json::Value, serde_json::Value) {
+        let mut enc = Encoder::new(
+            IndexPattern::parse("i", "logs-%Y.%m.%d").unwrap(),
+            Some("json".into()),
+        );
+        let mut body = Vec::new();
+        let item = enc.encode(&mut body, &ctx(), &ev);
+        assert_eq!(item.end as usize, body.len());
+        assert_eq!(*body.last().unwrap(), b'\n');
+        let action = serde_json::from_slice(&body[item.start as usize..item.doc as usize]).unwrap();
+        let doc = serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+        (action, doc)
+    }
+
+    fn plain(message: &[u8]) -> Event<'_> {
+        Event {
+            timestamp: b"2026-11-24T23:30:00.123456789-02:00",
+            stream: Stream::Stderr,
+            message,
+            start: 77,
+            truncated: false,
+            malformed: false,
+        }
+    }
+
+    #[test]
+    fn document_has_the_ecs_fields_and_index_of_the_event_date() {
+        let (action, doc) = encode_one(plain(b"hello \"world\""));
+        // 23:30 at -02:00 is 01:30 UTC the next day.
+        assert_eq!(action["create"]["_index"], "logs-2026.11.25");
+        assert_eq!(action["create"]["_id"].as_str().unwrap().len(), 22);
+        assert_eq!(doc["@timestamp"], "2026-11-24T23:30:00.123456789-02:00");
+        assert_eq!(doc["message"], "hello \"world\"");
+        assert_eq!(doc["log"]["iostream"], "stderr");
+        assert_eq!(doc["log"]["offset"], 77);
+        assert_eq!(doc["log"]["file"]["path"], "/var/log/containers/x.log");
+        assert_eq!(doc["kubernetes"]["namespace"], "shop");
+        assert_eq!(doc["kubernetes"]["pod"]["name"], "web-1");
+        assert_eq!(doc["kubernetes"]["pod"]["uid"], "uid-1");
+        assert_eq!(doc["kubernetes"]["container"]["name"], "app");
+        assert_eq!(doc["kubernetes"]["node"]["name"], "node-a");
+        assert_eq!(doc["container"]["id"], "abc");
+        assert_eq!(doc["orchestrator"]["cluster"]["name"], "prod");
+        assert_eq!(doc["host"]["name"], "node-a");
+        assert_eq!(doc["agent"]["name"], "sluice");
+        assert!(doc.get("tags").is_none());
+    }
+
+    #[test]
+    fn json_app_log_is_lifted_and_kept() {
+        let (_, doc) = encode_one(plain(
+            br#"{"level":"warn","msg":"disk low","free":{"gb":3}}"#,
+        ));
+        assert_eq!(doc["message"], "disk low");
+        assert_eq!(doc["log"]["level"], "warn");
+        assert_eq!(doc["json"]["free"]["gb"], 3);
+    }
+
+    #[test]
+    fn malformed_and_truncated_are_tagged_and_kept() {
+        let mut ev = plain(b"\xffgarbage");
+        ev.malformed = true;
+        ev.truncated = true;
+        let (_, doc) = encode_one(ev);
+        assert_eq!(doc["tags"], serde_json::json!(["truncated", "malformed"]));
+        assert_eq!(doc["message"], "\u{fffd}garbage");
+    }
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        assert_eq!(
+            document_id(Fingerprint(1), 10),
+            document_id(Fingerprint(1), 10)
+        );
+        assert_ne!(
+            document_id(Fingerprint(1), 10),
+            document_id(Fingerprint(1), 11)
+        );
+        assert_ne!(
+            document_id(Fingerprint(1), 10),
+            document_id(Fingerprint(2), 10)
+        );
+        assert!(
+            document_id(Fingerprint(9), 9)
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        );
+    }
+
+    #[test]
+    fn rfc3339_formatting_of_known_instants() {
+        let mut out = Vec::new();
+        format_rfc3339(
+            SystemTime::UNIX_EPOCH + Duration::new(951_782_400 + 3_723, 5),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2000-02-29T01:02:03.000000005Z"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The checkpoint file: for every file, the offset up to which all events were acknowledged by
+//! Elasticsearch. Written atomically (temp file, fsync, rename, fsync of the directory) in a
+//! versioned JSON format.
+//!
+//! A missing checkpoint means a first start. A corrupt or unknown-version checkpoint is an error
+//! that stops the agent, never a silent restart from the head (duplicates) or the tail (loss).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{FileId, Fingerprint};
+
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// File name inside the state directory.
+pub const FILE_NAME: &str = "checkpoints.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error(
+        "checkpoint {path} is corrupt ({reason}). sluice will not guess where to resume. To recover: \
+         move the file aside (e.g. `mv {path} {path}.bad`); sluice then starts as on first start \
+         (input.read_from), and documents already in Elasticsearch are not duplicated because \
+         their ids repeat"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "checkpoint {path} has version {found}; this sluice reads version {VERSION} (downgrade? move the file aside to start over)"
+    )]
+    Version { path: PathBuf, found: u32 },
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// One file's committed position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointEntry {
+    #[serde(flatten)]
+    pub id: FileId,
+    /// Hex of the [`Fingerprint`].
+    pub fingerprint: String,
+    /// The path the file was discovered under.
+    pub path: PathBuf,
+    /// Where the file really lives (symlinks resolved); rotated siblings are searched next to it.
+    pub real_path: PathBuf,
+    /// Every event that starts before this offset has been acknowledged.
+    pub offset: u64,
+}
+
+impl CheckpointEntry {
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
+        Fingerprint::from_hex(&self.fingerprint)
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub files: Vec<CheckpointEntry>,
+}
+
+impl Checkpoint {
+    pub fn path_in(state_dir: &Path) -> PathBuf {
+        state_dir.join(FILE_NAME)
+    }
+
+    /// Loads the checkpoint; `Ok(None)` when there is none (first start).
+    pub fn load(path: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(CheckpointError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let v: VersionOnly = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if v.version != VERSION {
+            return Err(CheckpointError::Version {
+                path: path.to_path_buf(),
+                found: v.version,
+            });
+        }
+        let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        for f in &cp.files {
+            if f.fingerprint().is_none() {
+                return Err(corrupt(format!(
+                    "bad fingerprint `{}` for {}",
+                    f.fingerprint,
+                    f.path.display()
+                )));
+            }
+        }
+        Ok(Some(cp))
+    }
+
+    /// Writes atomically: readers (and a crash at any moment) see the old or the new file whole.
+    pub fn store(&self, path: &Path) -> Result<(), CheckpointError> {
+        let err = |source| CheckpointError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = path.with_extension("json.tmp");
+        let body = serde_json::to_vec_pretty(self).map_err(|e| err(io::Error::other(e)))?;
+        {
+            let mut f = File::create(&tmp).map_err(err)?;
+            f.write_all(&body).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        fs::rename(&tmp, path).map_err(err)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(offset: u64) -> CheckpointEntry {
+        CheckpointEntry {
+            id: FileId { dev: 1, inode: 2 },
+            fingerprint: Fingerprint(7).to_hex(),
+            path: "/var/log/containers/a.log".into(),
+            real_path: "/var/log/pods/ns_a_uid/c/0.log".into(),
+            offset,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Checkpoint::path_in(dir.path());
+        assert_eq!(Checkpoint::load(&path).unwrap(), None);
+        let cp = Checkpoint {
+            version: VERSION,
+            files: vec![entry(42)],
+        };
+        cp.store(&path).unwrap();
+        assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_checkpoint_is_an_error_with_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Checkpoint::path_in(dir.path());
+        fs::write(&path, b"{\"version\":1,\"files\":[{\"dev\":1").unwrap();
+        let err = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(err.contains("corrupt") && err.contains("mv "), "{err}");
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Checkpoint::path_in(dir.path());
+        fs::write(&path, b"{\"version\":99,\"files\":[]}").unwrap();
+        assert!(matches!(
+            Checkpoint::load(&path),
+            Err(CheckpointError::Version { found: 99, .. })
+        ));
+    }
+}

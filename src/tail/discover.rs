@@ -1,0 +1,99 @@
+//! Discovery: which files match the include globs (minus excludes) right now.
+//!
+//! A scan is cheap (a directory listing per pattern) and runs on start, when the watcher sees a
+//! directory change, and periodically as a safety net for missed events.
+
+use std::path::PathBuf;
+
+use super::identity::FileId;
+
+/// A file found by a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The path as matched (under `/var/log/containers` usually a symlink).
+    pub path: PathBuf,
+    /// Symlinks resolved.
+    pub real_path: PathBuf,
+    pub id: FileId,
+    pub size: u64,
+}
+
+/// Lists the regular files matching `include` and none of `exclude`, deduplicated by identity
+/// (two symlinks to one file are one file). Unreadable entries are skipped with a warning.
+pub fn scan(include: &[String], exclude: &[glob::Pattern]) -> Vec<Found> {
+    let mut found: Vec<Found> = Vec::new();
+    for pattern in include {
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            // Patterns are validated in config; a failure here would be a bug, not bad input.
+            Err(e) => {
+                tracing::error!(%pattern, error = %e, "invalid include pattern");
+                continue;
+            }
+        };
+        for entry in paths {
+            let path = match entry {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a path while scanning");
+                    continue;
+                }
+            };
+            if exclude.iter().any(|x| x.matches_path(&path)) {
+                continue;
+            }
+            // Follows symlinks: /var/log/containers/*.log point into /var/log/pods.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => continue,
+                // A dangling symlink (its pod's logs were removed) is normal churn.
+                Err(_) => continue,
+            };
+            let real_path = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if real_path.extension().is_some_and(|e| e == "gz") {
+                continue;
+            }
+            let id = FileId::of(&meta);
+            if found.iter().any(|f| f.id == id) {
+                continue;
+            }
+            found.push(Found {
+                path,
+                real_path,
+                id,
+                size: meta.len(),
+            });
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_symlinks_excludes_and_dedups() {
+        let dir = tempfile::tempdir().unwrap();
+        let pods = dir.path().join("pods/ns_a_uid/c");
+        let containers = dir.path().join("containers");
+        std::fs::create_dir_all(&pods).unwrap();
+        std::fs::create_dir_all(&containers).unwrap();
+        std::fs::write(pods.join("0.log"), b"x\n").unwrap();
+        std::fs::write(pods.join("1.log"), b"y\n").unwrap();
+        std::os::unix::fs::symlink(pods.join("0.log"), containers.join("a.log")).unwrap();
+        std::os::unix::fs::symlink(pods.join("0.log"), containers.join("a-again.log")).unwrap();
+        std::os::unix::fs::symlink(pods.join("1.log"), containers.join("skip.log")).unwrap();
+        std::os::unix::fs::symlink(pods.join("gone.log"), containers.join("dangling.log")).unwrap();
+
+        let include = vec![format!("{}/*.log", containers.display())];
+        let exclude = vec![glob::Pattern::new(&format!("{}/skip*", containers.display())).unwrap()];
+        let found = scan(&include, &exclude);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].real_path,
+            std::fs::canonicalize(pods.join("0.log")).unwrap()
+        );
+        assert_eq!(found[0].size, 2);
+    }
+}

@@ -1,0 +1,150 @@
+//! Counters and gauges, one registry per agent. Names follow Prometheus conventions
+//! (`sluice_*_total` for counters) so users can alert on them directly.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub outcome: &'static str,
+}
+
+/// Every metric the agent exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub lines_read: Counter,
+    pub bytes_read: Counter,
+    pub events_encoded: Counter,
+    pub events_delivered: Counter,
+    pub parse_errors: Counter,
+    pub truncated: Counter,
+    /// outcome: ok, retry, split, error (transport)
+    pub bulk_requests: Family<Outcome, Counter>,
+    /// outcome: created, duplicate, retried, dead_lettered, dead_letter_failed
+    pub bulk_items: Family<Outcome, Counter>,
+    pub bulk_duration: Histogram,
+    pub batches_in_flight: Gauge,
+    pub files_open: Gauge,
+    pub files_rotated_open: Gauge,
+    pub checkpoint_writes: Counter,
+    pub checkpoint_errors: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sluice");
+        let m = Metrics {
+            lines_read: Counter::default(),
+            bytes_read: Counter::default(),
+            events_encoded: Counter::default(),
+            events_delivered: Counter::default(),
+            parse_errors: Counter::default(),
+            truncated: Counter::default(),
+            bulk_requests: Family::default(),
+            bulk_items: Family::default(),
+            bulk_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            batches_in_flight: Gauge::default(),
+            files_open: Gauge::default(),
+            files_rotated_open: Gauge::default(),
+            checkpoint_writes: Counter::default(),
+            checkpoint_errors: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "lines_read",
+            "Physical lines read from log files",
+            m.lines_read.clone(),
+        );
+        registry.register(
+            "bytes_read",
+            "Bytes read from log files",
+            m.bytes_read.clone(),
+        );
+        registry.register(
+            "events_encoded",
+            "Events encoded into bulk requests",
+            m.events_encoded.clone(),
+        );
+        registry.register(
+            "events_delivered",
+            "Events acknowledged by Elasticsearch (created, already present, or dead-lettered)",
+            m.events_delivered.clone(),
+        );
+        registry.register(
+            "parse_errors",
+            "Lines that were not valid CRI/docker records (shipped raw, tagged malformed)",
+            m.parse_errors.clone(),
+        );
+        registry.register(
+            "truncated_events",
+            "Events cut at the configured maximum size (shipped, tagged truncated)",
+            m.truncated.clone(),
+        );
+        registry.register(
+            "bulk_requests",
+            "Bulk requests by outcome",
+            m.bulk_requests.clone(),
+        );
+        registry.register("bulk_items", "Bulk items by outcome", m.bulk_items.clone());
+        registry.register(
+            "bulk_request_duration_seconds",
+            "Bulk request round-trip time",
+            m.bulk_duration.clone(),
+        );
+        registry.register(
+            "batches_in_flight",
+            "Batches sent or being retried, not yet acknowledged",
+            m.batches_in_flight.clone(),
+        );
+        registry.register(
+            "files_open",
+            "Log files open for reading",
+            m.files_open.clone(),
+        );
+        registry.register(
+            "files_rotated_open",
+            "Rotated or deleted files still open to be read to their end",
+            m.files_rotated_open.clone(),
+        );
+        registry.register(
+            "checkpoint_writes",
+            "Checkpoint files written",
+            m.checkpoint_writes.clone(),
+        );
+        registry.register(
+            "checkpoint_errors",
+            "Checkpoint writes that failed",
+            m.checkpoint_errors.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn item(&self, outcome: &'static str) -> Counter {
+        self.bulk_items.get_or_create(&Outcome { outcome }).clone()
+    }
+
+    pub fn request(&self, outcome: &'static str) -> Counter {
+        self.bulk_requests
+            .get_or_create(&Outcome { outcome })
+            .clone()
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("encode into String");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

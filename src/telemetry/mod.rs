@@ -1,0 +1,6 @@
+//! The agent's own telemetry: Prometheus metrics and the health endpoint.
+
+pub mod metrics;
+pub mod server;
+
+pub use metrics::Metrics;
