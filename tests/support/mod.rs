@@ -1,0 +1,401 @@
+//! Shared helpers for the integration tests: a fake node's kubelet-style log tree, the real
+//! `sluice` binary as a child process, and queries against the real Elasticsearch named by
+//! `SLUICE_ES_URL` (started by `scripts/test`).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The Elasticsearch under test. Missing is a hard failure, never a skip.
+pub fn es_url() -> String {
+    match std::env::var("SLUICE_ES_URL") {
+        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ => panic!(
+            "SLUICE_ES_URL is not set: this test needs a real Elasticsearch. Run `scripts/test` \
+             (it starts one), or `export SLUICE_ES_URL=$(scripts/elasticsearch start)` first."
+        ),
+    }
+}
+
+/// A name unique to this test run, usable in index names.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+pub struct Es {
+    pub url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Es {
+    pub fn new() -> Es {
+        Es {
+            url: es_url(),
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let resp = self
+            .client
+            .get(format!("{}/{path}", self.url))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status();
+        let body = resp.bytes().unwrap();
+        assert!(
+            status.is_success() || status.as_u16() == 404,
+            "GET {path}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Value {
+        let resp = self
+            .client
+            .post(format!("{}/{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = resp.status();
+        let bytes = resp.bytes().unwrap();
+        assert!(
+            status.is_success(),
+            "POST {path}: {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// Documents in indices matching `pattern` (refreshed first; 0 if none exist yet).
+    pub fn count(&self, pattern: &str) -> u64 {
+        let _ = self
+            .client
+            .post(format!(
+                "{}/{pattern}/_refresh?ignore_unavailable=true&allow_no_indices=true",
+                self.url
+            ))
+            .send();
+        // While an index is being created its shards answer 503 for a moment: that is "not yet".
+        let resp = self
+            .client
+            .get(format!(
+                "{}/{pattern}/_count?ignore_unavailable=true&allow_no_indices=true",
+                self.url
+            ))
+            .send();
+        match resp {
+            Ok(r) if r.status().is_success() => {
+                serde_json::from_slice::<Value>(&r.bytes().unwrap()).unwrap()["count"]
+                    .as_u64()
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Waits (bounded) until `pattern` holds at least `n` documents; returns the last count.
+    pub fn wait_count(&self, pattern: &str, n: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.count(pattern);
+            if c >= n || Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Every document's `_source` in `pattern`, with its `_id` under `"_id"`.
+    pub fn all_docs(&self, pattern: &str) -> Vec<Value> {
+        let _ = self
+            .client
+            .post(format!("{}/{pattern}/_refresh", self.url))
+            .send();
+        let mut out = Vec::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut q = serde_json::json!({"size": 5000, "sort": [{"_doc": "asc"}], "query": {"match_all": {}}});
+            if let Some(a) = &after {
+                q["search_after"] = a.clone();
+            }
+            let v = self.post(&format!("{pattern}/_search"), &q);
+            let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            if hits.is_empty() {
+                return out;
+            }
+            after = Some(hits.last().unwrap()["sort"].clone());
+            for h in hits {
+                let mut src = h["_source"].clone();
+                src["_id"] = h["_id"].clone();
+                out.push(src);
+            }
+        }
+    }
+}
+
+/// A fake node: a kubelet-style log tree under a temp dir, and a state dir.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+}
+
+/// One container's log file.
+#[derive(Clone)]
+pub struct PodLog {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    pub container: String,
+    pub container_id: String,
+    /// `/var/log/pods/...` real file.
+    pub path: PathBuf,
+    /// `/var/log/containers/...` symlink.
+    pub link: PathBuf,
+    pub docker: bool,
+}
+
+impl Node {
+    pub fn new() -> Node {
+        Node {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Creates a pod's log file (empty) and its `/var/log/containers` symlink.
+    pub fn add_pod(&self, namespace: &str, pod: &str, container: &str, docker: bool) -> PodLog {
+        let uid = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            pod.len() * 7919,
+            fxhash(pod) & 0xffff_ffff_ffff
+        );
+        let container_id = format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            fxhash(pod),
+            fxhash(container),
+            fxhash(namespace),
+            7u64
+        );
+        let dir = self
+            .root()
+            .join(format!("var/log/pods/{namespace}_{pod}_{uid}/{container}"));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("0.log");
+        fs::write(&path, b"").unwrap();
+        let links = self.root().join("var/log/containers");
+        fs::create_dir_all(&links).unwrap();
+        let link = links.join(format!("{pod}_{namespace}_{container}-{container_id}.log"));
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        PodLog {
+            namespace: namespace.into(),
+            pod: pod.into(),
+            uid,
+            container: container.into(),
+            container_id,
+            path,
+            link,
+            docker,
+        }
+    }
+
+    /// A config for this node shipping to `index` (a pattern like `t-x-%Y.%m.%d`).
+    pub fn config(&self, index: &str, extra: &str) -> PathBuf {
+        let text = format!(
+            concat!(
+                "node_name: test-node\n",
+                "cluster_name: test-cluster\n",
+                "state_dir: {state}\n",
+                "input:\n  root: {root}\n  poll_interval: 200ms\n  scan_interval: 1s\n",
+                "elasticsearch:\n  endpoints: [\"{es}\"]\n  index: \"{index}\"\n  dead_letter_index: \"{index}-dlq\"\n",
+                "  batch:\n    timeout: 200ms\n    max_events: 500\n",
+                "  retry:\n    initial_backoff: 50ms\n    max_backoff: 1s\n",
+                "telemetry:\n  listen: off\n",
+                "shutdown_timeout: 10s\n",
+                "{extra}"
+            ),
+            state = self.state_dir().display(),
+            root = self.root().display(),
+            es = es_url(),
+            index = index,
+            extra = extra,
+        );
+        let p = self.root().join("sluice.yaml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+impl PodLog {
+    /// Appends raw bytes.
+    pub fn append_raw(&self, bytes: &[u8]) {
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    /// Appends one complete record in the file's format.
+    pub fn line(&self, ts: &str, stream: &str, msg: &str) {
+        self.append_raw(&self.record(ts, stream, msg, false));
+    }
+
+    /// Appends a partial record (CRI `P`, docker without trailing newline in `log`).
+    pub fn partial(&self, ts: &str, stream: &str, msg: &str) {
+        self.append_raw(&self.record(ts, stream, msg, true));
+    }
+
+    pub fn record(&self, ts: &str, stream: &str, msg: &str, partial: bool) -> Vec<u8> {
+        if self.docker {
+            let log = if partial {
+                msg.to_string()
+            } else {
+                format!("{msg}\n")
+            };
+            format!(
+                "{{\"log\":{},\"stream\":\"{stream}\",\"time\":\"{ts}\"}}\n",
+                serde_json::to_string(&log).unwrap()
+            )
+            .into_bytes()
+        } else {
+            format!("{ts} {stream} {} {msg}\n", if partial { "P" } else { "F" }).into_bytes()
+        }
+    }
+}
+
+/// A timestamp on 2026-11-24 a given number of milliseconds after 10:00, with nanoseconds.
+pub fn ts(ms: u64) -> String {
+    format!(
+        "2026-11-24T{:02}:{:02}:{:02}.{:03}123456Z",
+        10 + ms / 3_600_000,
+        (ms / 60_000) % 60,
+        (ms / 1000) % 60,
+        ms % 1000
+    )
+}
+
+/// The real agent as a child process.
+pub struct Agent {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(config: &Path) -> Agent {
+        let log = config.with_extension(format!(
+            "log.{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let out = fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(config)
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("start sluice");
+        let mut agent = Agent {
+            child: Some(child),
+            log,
+        };
+        // A configuration error ends the process at once: fail here, with its message.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(status) = agent.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "sluice exited at start with {status}:\n{}",
+                agent.log_text()
+            );
+        }
+        agent
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// SIGTERM, then waits (bounded) and asserts a clean exit 0.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "sluice exited with {status}; log:\n{}",
+                    self.log_text()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sluice did not stop within 30 s after SIGTERM; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or checkpoint.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Counts documents by their `message`, to find losses and duplicates.
+pub fn messages(docs: &[Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in docs {
+        *m.entry(d["message"].as_str().unwrap_or("<none>").to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}
