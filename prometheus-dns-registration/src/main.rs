@@ -1,6 +1,7 @@
 //! prometheus-dns-registration: Route53 records → Prometheus federation targets.
 //! Thin: parse the command line, load the configuration, run the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -172,6 +173,9 @@ fn init_tracing(json: bool) {
         // CloudWatch: one JSON object per line, no colours, no timestamps (Lambda adds them).
         builder.json().with_ansi(false).without_time().init();
     } else {
-        builder.compact().init();
+        builder
+            .compact()
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
 }
