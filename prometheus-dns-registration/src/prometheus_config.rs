@@ -227,7 +227,7 @@ remote_write: [{ url: "http://thanos:19291/api/v1/receive" }]
             &mut doc,
             "federate",
             targets(&["a.prometheus.internal."]),
-            || fed_template(),
+            fed_template,
         )
         .unwrap();
         assert_eq!(change, JobChange::Replaced);

@@ -231,11 +231,9 @@ pub async fn run_once(
     let client = crate::kube::client(&cfg.kube, Some(sdk)).await?;
     let store = ApiStore::new(client, cfg.configmap.clone());
     let mut outcome = apply(cfg, &store, &desired, dry_run).await?;
-    if outcome.written {
-        if let Some(url) = &cfg.reload_url {
-            reload(url).await?;
-            outcome.reloaded = true;
-        }
+    if let (true, Some(url)) = (outcome.written, &cfg.reload_url) {
+        reload(url).await?;
+        outcome.reloaded = true;
     }
     Ok(outcome)
 }
@@ -346,6 +344,43 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(e, SyncError::ConflictRetriesExhausted { attempts: 6, .. }),
+            "{e}"
+        );
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering with `status_line` and `body`.
+    async fn one_shot_http(status_line: &'static str, body: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap();
+            assert!(
+                buf[..n].starts_with(b"POST /-/reload "),
+                "{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+            let reply = format!(
+                "HTTP/1.1 {status_line}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(reply.as_bytes()).await.unwrap();
+        });
+        Url::parse(&format!("http://{addr}/-/reload")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reload_posts_and_reports_failures() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        reload(&one_shot_http("200 OK", "").await).await.unwrap();
+        let e = reload(&one_shot_http("403 Forbidden", "Lifecycle API is not enabled.").await)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("HTTP 403 Forbidden: Lifecycle API is not enabled."),
             "{e}"
         );
     }
