@@ -144,7 +144,7 @@ pub fn config_from_cluster_access(
     }
     let mut config = kube::Config::new(uri);
     config.root_cert = Some(certs);
-    config.auth_info.token = Some(token.into());
+    config.auth_info.token = Some(secrecy::SecretString::from(token));
     config.read_timeout = Some(Duration::from_secs(30));
     Ok(config)
 }
