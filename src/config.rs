@@ -132,6 +132,10 @@ struct RawInput {
     poll_interval: HumanDuration,
     #[serde(default = "default_read_chunk")]
     read_chunk_bytes: ByteSize,
+    #[serde(default)]
+    ignore_older: Option<HumanDuration>,
+    #[serde(default = "default_max_rotated_files")]
+    max_rotated_files: usize,
 }
 
 impl Default for RawInput {
@@ -145,6 +149,8 @@ impl Default for RawInput {
             scan_interval: default_scan_interval(),
             poll_interval: default_poll_interval(),
             read_chunk_bytes: default_read_chunk(),
+            ignore_older: None,
+            max_rotated_files: default_max_rotated_files(),
         }
     }
 }
@@ -166,6 +172,9 @@ fn default_poll_interval() -> HumanDuration {
 }
 fn default_read_chunk() -> ByteSize {
     ByteSize(256 << 10)
+}
+fn default_max_rotated_files() -> usize {
+    128
 }
 
 /// Where to start a file that has no checkpoint yet.
@@ -404,6 +413,11 @@ pub struct InputConfig {
     pub scan_interval: Duration,
     pub poll_interval: Duration,
     pub read_chunk_bytes: usize,
+    /// Files not modified for this long are not picked up (unless the checkpoint knows them).
+    pub ignore_older: Option<Duration>,
+    /// Rotated or deleted files kept open to be read to their end; beyond it the oldest is
+    /// closed with a warning and its unread bytes are counted as lost.
+    pub max_rotated_files: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -599,6 +613,12 @@ impl Config {
             16 << 20,
         )?;
         nonzero_duration("input.scan_interval", input.scan_interval.0)?;
+        if let Some(d) = input.ignore_older {
+            nonzero_duration("input.ignore_older", d.0)?;
+        }
+        if input.max_rotated_files == 0 {
+            return Err(invalid("input.max_rotated_files", "must be at least 1"));
+        }
         nonzero_duration("input.poll_interval", input.poll_interval.0)?;
 
         let parse = raw.parse;
@@ -740,6 +760,8 @@ impl Config {
                 scan_interval: input.scan_interval.0,
                 poll_interval: input.poll_interval.0,
                 read_chunk_bytes,
+                ignore_older: input.ignore_older.map(|d| d.0),
+                max_rotated_files: input.max_rotated_files,
             },
             parse: ParseConfig {
                 format: parse.format,
@@ -930,6 +952,18 @@ mod tests {
         rejects(
             &format!("{MINIMAL}input:\n  max_line_bytes: 10\n"),
             "input.max_line_bytes",
+        );
+    }
+
+    #[test]
+    fn validate_rejects_zero_rotated_bound() {
+        rejects(
+            &format!("{MINIMAL}input:\n  max_rotated_files: 0\n"),
+            "input.max_rotated_files",
+        );
+        rejects(
+            &format!("{MINIMAL}input:\n  ignore_older: 0s\n"),
+            "input.ignore_older",
         );
     }
 

@@ -86,7 +86,11 @@ fn lines_from_several_pods_in_both_formats_arrive_exactly_once_with_their_fields
         assert_eq!(d["@timestamp"], ts(i), "{d}");
         assert_eq!(
             d["log"]["iostream"],
-            if i % 5 == 0 { "stderr" } else { "stdout" },
+            if i.is_multiple_of(5) {
+                "stderr"
+            } else {
+                "stdout"
+            },
             "{d}"
         );
         assert_eq!(d["kubernetes"]["namespace"], pod.namespace.as_str());

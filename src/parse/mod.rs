@@ -10,6 +10,7 @@ pub mod cri;
 pub mod docker;
 pub mod json;
 pub mod multiline;
+mod scan;
 pub mod timestamp;
 
 use std::borrow::Cow;

@@ -33,6 +33,8 @@ const CHUNKS_PER_TURN: usize = 4;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// A rotated file is closed once it has been at its end for this long.
 const ROTATED_GRACE: Duration = Duration::from_secs(1);
+/// Event-driven rescans happen at most this often.
+const MIN_RESCAN_GAP: Duration = Duration::from_millis(200);
 
 struct OpenFile {
     key: FileKey,
@@ -80,6 +82,9 @@ pub struct Reader {
     batch: Batch,
     next_seq: u64,
     closing: Vec<FileKey>,
+    /// A file was closed: its path may hold a new file with the same inode (copytruncate),
+    /// which no create event announces.
+    rescan_wanted: bool,
     tx: mpsc::Sender<Batch>,
     buf: Vec<u8>,
     watcher: Option<Watcher>,
@@ -145,6 +150,7 @@ impl Reader {
             batch: Batch::default(),
             next_seq: 1,
             closing: Vec::new(),
+            rescan_wanted: false,
             tx,
             buf: Vec::new(),
             watcher,
@@ -164,7 +170,11 @@ impl Reader {
         let mut changes = Changes::default();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            if rescan_requested || now.duration_since(last_scan) >= self.cfg.input.scan_interval {
+            rescan_requested |= std::mem::take(&mut self.rescan_wanted);
+            let since_scan = now.duration_since(last_scan);
+            if (rescan_requested && since_scan >= MIN_RESCAN_GAP)
+                || since_scan >= self.cfg.input.scan_interval
+            {
                 let before: HashSet<FileKey> = self.files.keys().copied().collect();
                 self.rescan();
                 dirty.extend(self.files.keys().filter(|k| !before.contains(k)));
@@ -197,6 +207,7 @@ impl Reader {
             let wait = self.next_wake(now, last_poll);
             changes.paths.clear();
             changes.overflow = false;
+            changes.rescan = false;
             match &self.watcher {
                 Some(w) => w.wait(wait, &mut changes),
                 None => std::thread::sleep(wait),
@@ -205,6 +216,7 @@ impl Reader {
                 dirty.extend(self.files.keys().copied());
                 rescan_requested = true;
             }
+            rescan_requested |= changes.rescan;
             for p in &changes.paths {
                 match self.by_real_path.get(p) {
                     Some(&k) => {
@@ -233,10 +245,20 @@ impl Reader {
     fn rescan(&mut self) {
         let found = discover::scan(&self.cfg.input.include, &self.cfg.input.exclude);
         let present: HashSet<FileId> = found.iter().map(|f| f.id).collect();
+        let wall = std::time::SystemTime::now();
         for f in found {
-            if !self.by_id.contains_key(&f.id) {
-                self.open(f, false);
+            if self.by_id.contains_key(&f.id) {
+                continue;
             }
+            let stale = self
+                .cfg
+                .input
+                .ignore_older
+                .is_some_and(|age| wall.duration_since(f.modified).is_ok_and(|d| d > age));
+            if stale && !self.resume.contains_key(&f.id) {
+                continue;
+            }
+            self.open(f, false);
         }
         let now = Instant::now();
         for of in self.files.values_mut() {
@@ -245,6 +267,7 @@ impl Reader {
                 of.rotated_at = Some(now);
             }
         }
+        self.bound_rotated();
         if let Some(w) = &mut self.watcher {
             let mut dirs: HashSet<PathBuf> = self
                 .watch_roots
@@ -269,6 +292,38 @@ impl Reader {
                 .filter(|f| f.rotated_at.is_some())
                 .count() as i64,
         );
+    }
+
+    /// Keeps at most `max_rotated_files` rotated files open: each one pins its disk space (the
+    /// kubelet may already have deleted it). Beyond the bound the oldest is closed, and what it
+    /// still held unread is reported as lost.
+    fn bound_rotated(&mut self) {
+        let mut rotated: Vec<(Instant, FileKey)> = self
+            .files
+            .values()
+            .filter(|f| f.rotated_at.is_some() && !self.closing.contains(&f.key))
+            .map(|f| (f.rotated_at.unwrap_or_else(Instant::now), f.key))
+            .collect();
+        if rotated.len() <= self.cfg.input.max_rotated_files {
+            return;
+        }
+        rotated.sort();
+        let excess = rotated.len() - self.cfg.input.max_rotated_files;
+        for &(_, key) in &rotated[..excess] {
+            let Some(of) = self.files.get(&key) else {
+                continue;
+            };
+            let unread = of.tailed.size().unwrap_or(0).saturating_sub(of.boundary());
+            tracing::warn!(
+                path = %of.tailed.real_path.display(),
+                unread_bytes = unread,
+                bound = self.cfg.input.max_rotated_files,
+                "too many rotated files open (Elasticsearch slow or down?): closing the oldest; its unread lines are lost"
+            );
+            self.metrics.rotated_files_dropped.inc();
+            self.metrics.rotated_bytes_dropped.inc_by(unread);
+            self.closing.push(key);
+        }
     }
 
     /// After a restart: files in the checkpoint that the globs no longer find may have been
@@ -298,6 +353,7 @@ impl Reader {
                         real_path: path.clone(),
                         id: entry.id,
                         size: meta.len(),
+                        modified: std::time::SystemTime::now(),
                     };
                     if let Some(key) = self.open(f, true) {
                         // Opened under its new name; reads go to the rotated file itself.
@@ -538,6 +594,7 @@ impl Reader {
             }
         }
         let closing = std::mem::take(&mut self.closing);
+        self.rescan_wanted |= !closing.is_empty();
         {
             let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
             d.sealed(batch.seq, &batch.ranges);
@@ -623,8 +680,9 @@ fn handle_line(
     match parsed {
         Ok(rec) => {
             let now = out.now;
+            // The cut line's flag belongs to the event that contains it, which ends with it.
             assembler.push(rec, line.start, line.end, now, &mut |ev| {
-                out.emit(ctx, ev, line.truncated)
+                out.emit(ctx, ev, line.truncated && ev.end == line.end)
             });
         }
         Err(reason) => {

@@ -16,6 +16,7 @@ pub struct Found {
     pub real_path: PathBuf,
     pub id: FileId,
     pub size: u64,
+    pub modified: std::time::SystemTime,
 }
 
 /// Lists the regular files matching `include` and none of `exclude`, deduplicated by identity
@@ -62,6 +63,9 @@ pub fn scan(include: &[String], exclude: &[glob::Pattern]) -> Vec<Found> {
                 real_path,
                 id,
                 size: meta.len(),
+                modified: meta
+                    .modified()
+                    .unwrap_or_else(|_| std::time::SystemTime::now()),
             });
         }
     }

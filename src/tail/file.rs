@@ -131,6 +131,12 @@ impl TailedFile {
         if size == self.offset {
             return Ok(ReadOutcome::Eof);
         }
+        // A copytruncate followed by new writes can regrow the file past our offset before we
+        // look: only the first line tells that the content was replaced. One small pread per
+        // read with new data.
+        if self.offset > 0 && !self.same_content()? {
+            return Ok(ReadOutcome::Truncated);
+        }
 
         // Bytes in `buf` start at file offset `base`.
         buf.clear();
@@ -295,6 +301,20 @@ mod tests {
         let mut f = TailedFile::open(path.clone(), path.clone(), 4).unwrap();
         assert_eq!(collect(&mut f, 64, 64), vec![("two".into(), 4, 8, false)]);
         std::fs::write(&path, b"x\n").unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(
+            f.read(&mut buf, 64, 64, &mut |_| {}).unwrap(),
+            ReadOutcome::Truncated
+        );
+    }
+
+    #[test]
+    fn truncation_hidden_by_regrowth_is_detected_by_the_fingerprint() {
+        let (_d, path) = temp_file(b"first line\nsecond\n");
+        let mut f = TailedFile::open(path.clone(), path.clone(), 0).unwrap();
+        assert_eq!(collect(&mut f, 64, 64).len(), 2);
+        // Truncated and rewritten past the old offset between two reads.
+        std::fs::write(&path, b"a new first line, longer than before\n").unwrap();
         let mut buf = Vec::new();
         assert_eq!(
             f.read(&mut buf, 64, 64, &mut |_| {}).unwrap(),

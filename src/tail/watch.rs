@@ -22,8 +22,11 @@ pub struct Watcher {
 /// What a wait saw.
 #[derive(Debug, Default)]
 pub struct Changes {
-    /// Paths reported modified or created.
+    /// Paths whose content changed.
     pub paths: Vec<PathBuf>,
+    /// A file was created, renamed or removed: the set of files must be scanned again. (After
+    /// a kubelet rotation the new `0.log` has the old file's path, so a path alone cannot tell.)
+    pub rescan: bool,
     /// The kernel dropped events (or the watcher failed): everything must be looked at.
     pub overflow: bool,
 }
@@ -83,10 +86,18 @@ impl Watcher {
     fn record(ev: notify::Result<notify::Event>, changes: &mut Changes) {
         match ev {
             Ok(ev) => {
+                use notify::EventKind;
+                use notify::event::ModifyKind;
                 if ev.need_rescan() {
                     changes.overflow = true;
                 }
-                changes.paths.extend(ev.paths);
+                match ev.kind {
+                    EventKind::Create(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(ModifyKind::Name(_)) => changes.rescan = true,
+                    EventKind::Access(_) => {}
+                    _ => changes.paths.extend(ev.paths),
+                }
             }
             Err(_) => changes.overflow = true,
         }

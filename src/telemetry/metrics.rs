@@ -32,6 +32,8 @@ pub struct Metrics {
     pub files_rotated_open: Gauge,
     pub checkpoint_writes: Counter,
     pub checkpoint_errors: Counter,
+    pub rotated_files_dropped: Counter,
+    pub rotated_bytes_dropped: Counter,
 }
 
 impl Metrics {
@@ -52,6 +54,8 @@ impl Metrics {
             files_rotated_open: Gauge::default(),
             checkpoint_writes: Counter::default(),
             checkpoint_errors: Counter::default(),
+            rotated_files_dropped: Counter::default(),
+            rotated_bytes_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -119,6 +123,16 @@ impl Metrics {
             "checkpoint_errors",
             "Checkpoint writes that failed",
             m.checkpoint_errors.clone(),
+        );
+        registry.register(
+            "rotated_files_dropped",
+            "Rotated files closed before being read to their end because input.max_rotated_files was reached",
+            m.rotated_files_dropped.clone(),
+        );
+        registry.register(
+            "rotated_bytes_dropped",
+            "Unread bytes of rotated files closed early (lost lines)",
+            m.rotated_bytes_dropped.clone(),
         );
         Metrics { registry, ..m }
     }

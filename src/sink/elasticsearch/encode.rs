@@ -239,7 +239,7 @@ impl Encoder {
         if utc && self.cached_day == timestamp[..10] && !self.cached_index.is_empty() {
             return &self.cached_index;
         }
-        let date = parse::timestamp::utc_date(timestamp).unwrap_or_else(|| today_utc());
+        let date = parse::timestamp::utc_date(timestamp).unwrap_or_else(today_utc);
         self.cached_index = self.index.render(date);
         if utc {
             self.cached_day.copy_from_slice(&timestamp[..10]);
