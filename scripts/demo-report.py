@@ -23,14 +23,14 @@ def main():
     aggs = call(f"{es}/{pattern}/_search", {"size": 0, "aggs": {
         "ns": {"terms": {"field": "kubernetes.namespace.keyword"}},
         "stream": {"terms": {"field": "log.iostream.keyword"}},
-        "joined": {"filter": {"match_phrase": {"message": "at com.example.shop.Handler"}}}}})["aggregations"]
+        "joined": {"filter": {"match": {"message": "java.lang.IllegalStateException"}}}}})["aggregations"]
     print("Documents per namespace:")
     for b in aggs["ns"]["buckets"]:
         print(f"  {b['key']:<14}{b['doc_count']}")
     print("Per stream: " + ", ".join(f"{b['key']} {b['doc_count']}" for b in aggs["stream"]["buckets"]))
     print(f"Java stack traces grouped into one document each: {aggs['joined']['doc_count']}\n")
     print("A few of them:")
-    for query in ({"exists": {"field": "json.level"}}, {"match_phrase": {"message": "IllegalStateException"}}, {"match": {"log.iostream": "stdout"}}):
+    for query in ({"exists": {"field": "json.level"}}, {"match": {"message": "java.lang.IllegalStateException"}}, {"match": {"log.iostream": "stdout"}}):
         hits = call(f"{es}/{pattern}/_search", {"size": 1, "query": query, "sort": [{"@timestamp": "asc"}]})["hits"]["hits"]
         for h in hits:
             s = h["_source"]
