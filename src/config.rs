@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::parse::multiline;
+use crate::sink::elasticsearch::auth::{Auth, Secret, SecretSource};
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +284,67 @@ struct RawElasticsearch {
     request_timeout: HumanDuration,
     #[serde(default)]
     retry: RawRetry,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    setup: SetupMode,
+    #[serde(default)]
+    data_stream: bool,
+    #[serde(default)]
+    lifecycle: RawLifecycle,
+}
+
+/// Credentials: at most one method; each secret inline (e.g. `${ES_PASSWORD}`) or as a file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    username: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+    api_key: Option<Secret>,
+    api_key_file: Option<PathBuf>,
+    bearer_token: Option<Secret>,
+    bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    verify: bool,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        RawTls {
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            verify: true,
+        }
+    }
+}
+
+/// Whether the agent installs its index templates (and lifecycle policy) itself at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetupMode {
+    /// At start, in the background; shipping does not wait for it beyond its first attempt.
+    #[default]
+    Auto,
+    /// Only `sluice setup` installs them (agents without the privilege to manage templates).
+    Off,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLifecycle {
+    delete_after: Option<HumanDuration>,
 }
 
 fn default_index() -> String {
@@ -442,6 +504,23 @@ pub struct ElasticsearchConfig {
     pub request_timeout: Duration,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    pub auth: Auth,
+    pub tls: TlsConfig,
+    pub setup: SetupMode,
+    /// Write into one data stream named by `index` (which then has no date in it).
+    pub data_stream: bool,
+    /// Indices (or backing indices) older than this are deleted by ILM/ISM; `None`: keep.
+    pub delete_after: Option<Duration>,
+}
+
+/// TLS for `https` endpoints. Verification is on unless switched off explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM bundle; when set, only these CAs are trusted (not the built-in roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for clusters that authenticate clients by certificate.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub verify: bool,
 }
 
 /// An index name with `%Y`, `%m` and `%d` taken from the event's own timestamp (UTC), never
@@ -738,6 +817,25 @@ impl Config {
             ));
         }
 
+        let auth = validate_auth(es.auth)?;
+        let tls = validate_tls(es.tls)?;
+        if es.data_stream && index.is_dated() {
+            return Err(invalid(
+                "elasticsearch.index",
+                "with data_stream: true the index is the data stream's fixed name: no %Y, %m or %d (backing indices roll over instead)",
+            ));
+        }
+        let delete_after = match es.lifecycle.delete_after {
+            None => None,
+            Some(d) if d.0 < Duration::from_secs(3600) => {
+                return Err(invalid(
+                    "elasticsearch.lifecycle.delete_after",
+                    "must be at least 1h (ILM/ISM work in whole hours or days)",
+                ));
+            }
+            Some(d) => Some(d.0),
+        };
+
         let telemetry_listen = match raw.telemetry.listen {
             None => None,
             Some(s) if s.is_empty() || s == "off" => None,
@@ -781,12 +879,103 @@ impl Config {
                 request_timeout: es.request_timeout.0,
                 initial_backoff: es.retry.initial_backoff.0,
                 max_backoff: es.retry.max_backoff.0,
+                auth,
+                tls,
+                setup: es.setup,
+                data_stream: es.data_stream,
+                delete_after,
             },
             telemetry_listen,
             shutdown_timeout: raw.shutdown_timeout.0,
             checkpoint_interval: raw.checkpoint_interval.0,
         })
     }
+}
+
+fn secret_source(
+    key: &'static str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(key, "give the value or the `_file`, not both")),
+        (Some(s), None) if s.is_empty() => Err(invalid(key, "must not be empty")),
+        (Some(s), None) => Ok(Some(SecretSource::Inline(s))),
+        (None, Some(p)) if p.is_relative() => Err(invalid(
+            key,
+            format!("`{}` must be an absolute path", p.display()),
+        )),
+        (None, Some(p)) => Ok(Some(SecretSource::File(p))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn validate_auth(a: RawAuth) -> Result<Auth, ConfigError> {
+    let password = secret_source("elasticsearch.auth.password", a.password, a.password_file)?;
+    let api_key = secret_source("elasticsearch.auth.api_key", a.api_key, a.api_key_file)?;
+    let bearer = secret_source(
+        "elasticsearch.auth.bearer_token",
+        a.bearer_token,
+        a.bearer_token_file,
+    )?;
+    let basic = match (a.username, password) {
+        (Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
+        (Some(_), Some(_)) => {
+            return Err(invalid("elasticsearch.auth.username", "must not be empty"));
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "elasticsearch.auth.password",
+                "basic auth needs a password (or password_file) with the username",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "elasticsearch.auth.username",
+                "basic auth needs a username with the password",
+            ));
+        }
+        (None, None) => None,
+    };
+    let methods = usize::from(basic.is_some())
+        + usize::from(api_key.is_some())
+        + usize::from(bearer.is_some());
+    if methods > 1 {
+        return Err(invalid(
+            "elasticsearch.auth",
+            "choose one method: username+password, api_key or bearer_token",
+        ));
+    }
+    Ok(match (basic, api_key, bearer) {
+        (Some((username, password)), _, _) => Auth::Basic { username, password },
+        (_, Some(k), _) => Auth::ApiKey(k),
+        (_, _, Some(t)) => Auth::Bearer(t),
+        _ => Auth::None,
+    })
+}
+
+fn validate_tls(t: RawTls) -> Result<TlsConfig, ConfigError> {
+    let client_cert = match (t.client_cert_file, t.client_key_file) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                "elasticsearch.tls.client_cert_file",
+                "client_cert_file and client_key_file go together",
+            ));
+        }
+    };
+    if !t.verify && t.ca_file.is_some() {
+        return Err(invalid(
+            "elasticsearch.tls.verify",
+            "verify: false ignores ca_file; remove one of them",
+        ));
+    }
+    Ok(TlsConfig {
+        ca_file: t.ca_file,
+        client_cert,
+        verify: t.verify,
+    })
 }
 
 fn bounded(key: &'static str, v: u64, min: u64, max: u64) -> Result<usize, ConfigError> {
@@ -1025,6 +1214,75 @@ mod tests {
             &format!("{MINIMAL}telemetry:\n  listen: nowhere\n"),
             "telemetry.listen",
         );
+    }
+
+    #[test]
+    fn auth_and_tls_are_read() {
+        let c = load(&format!(
+            "{MINIMAL}  auth:\n    username: elastic\n    password_file: /run/secrets/pw\n  tls:\n    ca_file: /ca.pem\n  setup: off\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.elasticsearch.auth,
+            Auth::Basic {
+                username: "elastic".into(),
+                password: SecretSource::File("/run/secrets/pw".into())
+            }
+        );
+        assert!(c.elasticsearch.tls.verify);
+        assert_eq!(c.elasticsearch.setup, SetupMode::Off);
+        let c = load(&format!("{MINIMAL}  auth:\n    api_key: s3cr3t\n")).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"), "Debug leaks the key");
+        assert_eq!(load(MINIMAL).unwrap().elasticsearch.setup, SetupMode::Auto);
+    }
+
+    #[test]
+    fn validate_rejects_bad_auth() {
+        rejects(
+            &format!("{MINIMAL}  auth:\n    username: u\n"),
+            "elasticsearch.auth.password",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    password: p\n"),
+            "elasticsearch.auth.username",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    api_key: k\n    api_key_file: /k\n"),
+            "not both",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    api_key: k\n    bearer_token: t\n"),
+            "choose one method",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    bearer_token_file: token\n"),
+            "absolute path",
+        );
+        rejects(&format!("{MINIMAL}  auth:\n    api_key: \"\"\n"), "empty");
+        rejects(&format!("{MINIMAL}  auth:\n    token: t\n"), "token");
+    }
+
+    #[test]
+    fn validate_rejects_bad_tls() {
+        rejects(
+            &format!("{MINIMAL}  tls:\n    client_cert_file: /c.pem\n"),
+            "go together",
+        );
+        rejects(
+            &format!("{MINIMAL}  tls:\n    verify: false\n    ca_file: /ca.pem\n"),
+            "elasticsearch.tls.verify",
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_setup_and_lifecycle() {
+        rejects(&format!("{MINIMAL}  setup: sometimes\n"), "sometimes");
+        rejects(&format!("{MINIMAL}  data_stream: true\n"), "data_stream");
+        rejects(
+            &format!("{MINIMAL}  lifecycle:\n    delete_after: 5m\n"),
+            "elasticsearch.lifecycle.delete_after",
+        );
+        rejects(&format!("{MINIMAL}  lifecycle:\n    keep: 5d\n"), "keep");
     }
 
     #[test]

@@ -34,6 +34,8 @@ enum Command {
     Run,
     /// Validate the configuration and print it; exit 0 if valid.
     Check,
+    /// Install the index templates (and lifecycle policy) in Elasticsearch, then exit.
+    Setup,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,6 +78,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => run(config),
+        Command::Setup => setup(config),
     }
 }
 
@@ -96,6 +99,21 @@ fn run(config: Config) -> anyhow::Result<()> {
             unacknowledged_batches = summary.unacknowledged_batches,
             "sluice stopped"
         );
+        Ok(())
+    })
+}
+
+fn setup(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let service = sluice::sink::elasticsearch::service::Service::new(&config.elasticsearch)?;
+        let done = sluice::sink::elasticsearch::bootstrap::run(&service, &config).await?;
+        for d in done {
+            println!("{d}");
+        }
         Ok(())
     })
 }

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::Config;
+use crate::config::{Config, SetupMode};
 use crate::delivery::Delivery;
+use crate::sink::elasticsearch::bootstrap;
 use crate::sink::elasticsearch::service::Service;
 use crate::sink::elasticsearch::sink::Sink;
 use crate::tail::{Checkpoint, CheckpointError};
@@ -37,8 +38,8 @@ pub enum PipelineError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Client(#[from] crate::sink::elasticsearch::service::ServiceError),
     #[error("invalid multiline rules: {0}")]
     Multiline(String),
     #[error("the reader thread failed: {0}")]
@@ -93,8 +94,24 @@ pub async fn run(
 
     let delivery = Arc::new(Mutex::new(Delivery::default()));
     let es = &cfg.elasticsearch;
+    let service = Arc::new(Service::new(es)?);
+    // Index templates before the first document creates an index with guessed mappings; the
+    // wait is bounded by the first attempt, so an unreachable cluster does not hold shipping.
+    let setup_task = match es.setup {
+        SetupMode::Auto => {
+            let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(bootstrap::keep_trying(
+                service.clone(),
+                cfg.clone(),
+                first_tx,
+            ));
+            let _ = tokio::time::timeout(es.request_timeout * 2, first_rx).await;
+            Some(task)
+        }
+        SetupMode::Off => None,
+    };
     let sink = Arc::new(Sink {
-        service: Service::new(es)?,
+        service,
         delivery: delivery.clone(),
         metrics: metrics.clone(),
         dead_letter_index: es.dead_letter_index.clone(),
@@ -162,6 +179,9 @@ pub async fn run(
         }
     }
     checkpointer.abort();
+    if let Some(t) = setup_task {
+        t.abort();
+    }
     write_checkpoint(&delivery, &checkpoint_path, &metrics, true).await;
     let _ = stop_telemetry.send(true);
     if let Some(t) = telemetry {

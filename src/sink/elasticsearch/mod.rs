@@ -2,13 +2,19 @@
 //!
 //! - [`encode`]: events → `create` actions written straight into the request body.
 //! - [`batch`]: a sealed request body with the position of every item and the delivery ranges.
-//! - [`service`]: the HTTP call (endpoints, compression, timeouts).
+//! - [`service`]: the HTTP calls (endpoints, compression, timeouts, credentials, TLS).
+//! - [`health`]: which endpoint gets the next request; unhealthy ones are backed off and probed.
+//! - [`auth`]: basic auth, API key, bearer token, inline or from files; never printed.
+//! - [`bootstrap`]: `sluice setup`: version detection, index templates, lifecycle policy.
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
 
+pub mod auth;
 pub mod batch;
+pub mod bootstrap;
 pub mod encode;
 pub mod escape;
+pub mod health;
 pub mod retry;
 pub mod service;
 pub mod sink;

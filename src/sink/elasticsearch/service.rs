@@ -1,72 +1,241 @@
-//! The HTTP call: one bulk request to one of the configured endpoints, compressed if configured.
+//! The HTTP calls: one bulk request (compressed if configured) or one small management request,
+//! sent to a healthy endpoint (see [`health`](super::health)), with the configured credentials
+//! and TLS. Transport errors and 5xx mark the endpoint unhealthy.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::auth::Auth;
+use super::health::{Choice, Health};
 use crate::config::{Compression, ElasticsearchConfig};
 
 /// Only what the per-item decision needs; keeps responses small.
 const FILTER: &str = "filter_path=errors,items.*.status,items.*.error";
+/// Probe of an endpoint coming back: answered by the node itself, without the master.
+const PROBE_PATH: &str = "_cluster/health";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("elasticsearch.tls: cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("elasticsearch.tls: {what}: {source}")]
+    Tls {
+        what: String,
+        source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
 
 #[derive(Debug)]
 pub struct Service {
     client: reqwest::Client,
-    bulk_urls: Vec<reqwest::Url>,
-    next: AtomicUsize,
+    /// Endpoint bases, always ending in `/`.
+    bases: Vec<reqwest::Url>,
+    health: Mutex<Health>,
     compression: Compression,
+    auth: Auth,
 }
 
 impl Service {
-    pub fn new(cfg: &ElasticsearchConfig) -> Result<Service, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    pub fn new(cfg: &ElasticsearchConfig) -> Result<Service, ServiceError> {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
             .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(std::time::Duration::from_secs(10)))
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build()?;
-        let bulk_urls = cfg
+            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(30));
+        let tls = &cfg.tls;
+        if let Some(ca) = &tls.ca_file {
+            let pem = read(ca)?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                ServiceError::Tls {
+                    what: format!("{} is not a PEM certificate bundle", ca.display()),
+                    source,
+                }
+            })?;
+            // A custom CA replaces the built-in roots: only that CA's certificates are trusted.
+            b = b.tls_built_in_root_certs(false);
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if let Some((cert, key)) = &tls.client_cert {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend_from_slice(&read(key)?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|source| ServiceError::Tls {
+                what: format!(
+                    "{} and {} are not a PEM certificate and key",
+                    cert.display(),
+                    key.display()
+                ),
+                source,
+            })?;
+            b = b.identity(id);
+        }
+        if !tls.verify {
+            tracing::warn!(
+                "TLS CERTIFICATE VERIFICATION IS OFF (elasticsearch.tls.verify: false): anyone on the \
+                 path to Elasticsearch can read and change the logs and steal the credentials; use \
+                 tls.ca_file instead"
+            );
+            b = b.danger_accept_invalid_certs(true);
+        }
+        if !matches!(cfg.auth, Auth::None) && cfg.endpoints.iter().any(|u| u.scheme() == "http") {
+            tracing::warn!(
+                "credentials are configured for a plain http endpoint: they travel unencrypted"
+            );
+        }
+        let bases = cfg
             .endpoints
             .iter()
             .map(|e| {
                 let mut u = e.clone();
-                let path = format!("{}/_bulk", u.path().trim_end_matches('/'));
-                u.set_path(&path);
-                u.set_query(Some(FILTER));
+                if !u.path().ends_with('/') {
+                    let p = format!("{}/", u.path());
+                    u.set_path(&p);
+                }
                 u
             })
-            .collect();
+            .collect::<Vec<_>>();
         Ok(Service {
-            client,
-            bulk_urls,
-            next: AtomicUsize::new(0),
+            client: b.build()?,
+            health: Mutex::new(Health::new(bases.len())),
+            bases,
             compression: cfg.compression,
+            auth: cfg.auth.clone(),
         })
     }
 
     /// Sends one NDJSON body. `Err` is a transport failure (refused, reset, timeout).
     pub async fn bulk(&self, body: &[u8]) -> Result<(u16, Bytes), String> {
-        let url = &self.bulk_urls[self.next.fetch_add(1, Ordering::Relaxed) % self.bulk_urls.len()];
-        let mut req = self
-            .client
-            .post(url.clone())
-            .header("content-type", "application/x-ndjson");
-        let payload = match self.compression {
-            Compression::None => body.to_vec(),
-            Compression::Gzip => {
-                req = req.header("content-encoding", "gzip");
-                gzip(body)
-            }
+        let (payload, gzipped) = match self.compression {
+            Compression::None => (Bytes::copy_from_slice(body), false),
+            Compression::Gzip => (Bytes::from(gzip(body)), true),
         };
-        let resp = req
-            .body(payload)
-            .send()
-            .await
-            .map_err(|e| describe(url, &e))?;
-        let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| describe(url, &e))?;
-        Ok((status, body))
+        self.call(reqwest::Method::POST, "_bulk", Some(FILTER), |req| {
+            let req = req
+                .header("content-type", "application/x-ndjson")
+                .body(payload.clone());
+            if gzipped {
+                req.header("content-encoding", "gzip")
+            } else {
+                req
+            }
+        })
+        .await
     }
+
+    /// A management request (`path` relative to the endpoint, e.g. `_index_template/x`).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, Bytes), String> {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let body = body.map(|b| b.to_string());
+        self.call(method, path, query, |req| match &body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(b.clone()),
+            None => req,
+        })
+        .await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&str>,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(u16, Bytes), String> {
+        let i = self.choose().await?;
+        let mut url = self.bases[i].join(path).map_err(|e| e.to_string())?;
+        url.set_query(query);
+        let req = build(self.auth.apply(self.client.request(method, url.clone()))?);
+        let result: Result<(u16, Bytes), String> = async {
+            let resp = req.send().await.map_err(|e| describe(&url, &e))?;
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| describe(&url, &e))?;
+            Ok((status, body))
+        }
+        .await;
+        match &result {
+            Ok((status, _)) if *status < 500 => self.up(i),
+            Ok((status, _)) => self.down(i, &format!("HTTP {status}")),
+            Err(e) => self.down(i, e.as_str()),
+        }
+        result
+    }
+
+    /// An endpoint to send to; a recovering one must answer a probe first.
+    async fn choose(&self) -> Result<usize, String> {
+        let choice = self.lock().pick(Instant::now());
+        match choice {
+            Choice::Use(i) => Ok(i),
+            Choice::Probe(i) => {
+                let mut url = self.bases[i].join(PROBE_PATH).map_err(|e| e.to_string())?;
+                url.set_query(Some("local=true"));
+                let req = self
+                    .auth
+                    .apply(self.client.get(url.clone()).timeout(PROBE_TIMEOUT))?;
+                match req.send().await {
+                    // Any HTTP answer below 500 (even 401) means the node is there.
+                    Ok(r) if r.status().as_u16() < 500 => {
+                        self.up(i);
+                        Ok(i)
+                    }
+                    Ok(r) => {
+                        let e = format!("probe {url}: HTTP {}", r.status().as_u16());
+                        self.down(i, &e);
+                        Err(e)
+                    }
+                    Err(e) => {
+                        let e = format!("probe: {}", describe(&url, &e));
+                        self.down(i, &e);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    fn up(&self, i: usize) {
+        if self.lock().succeeded(i) {
+            tracing::info!(endpoint = %self.bases[i], "endpoint healthy again");
+        }
+    }
+
+    fn down(&self, i: usize, why: &str) {
+        let mut h = self.lock();
+        if h.failed(i, Instant::now()) {
+            tracing::warn!(endpoint = %self.bases[i], reason = %why, healthy = h.healthy(), "endpoint unhealthy; backing off and probing it");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
+    std::fs::read(path).map_err(|source| ServiceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {

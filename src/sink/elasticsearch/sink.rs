@@ -17,7 +17,7 @@ use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 
 pub struct Sink {
-    pub service: Service,
+    pub service: Arc<Service>,
     pub delivery: Arc<Mutex<Delivery>>,
     pub metrics: Arc<Metrics>,
     pub dead_letter_index: IndexPattern,

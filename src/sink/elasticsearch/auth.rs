@@ -1,0 +1,149 @@
+//! Credentials for Elasticsearch: basic auth, API key or bearer token, given inline (usually as a
+//! `${VAR}` from the environment) or as a file (how Kubernetes mounts a Secret).
+//!
+//! Files are read again for every request, so a rotated Secret takes effect without a restart,
+//! and a wrong password fixed in the file heals the agent. Nothing here ever prints a secret:
+//! [`Secret`]'s `Debug` is redacted and errors name the file, never its content.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A credential value. `Debug` prints `<redacted>`; the value is reachable only through
+/// [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Inline(Secret),
+    /// Read at each use; a trailing newline (as `echo` writes) is dropped.
+    File(PathBuf),
+}
+
+impl SecretSource {
+    pub fn read(&self) -> Result<Secret, String> {
+        match self {
+            SecretSource::Inline(s) => Ok(s.clone()),
+            SecretSource::File(p) => match std::fs::read_to_string(p) {
+                Ok(s) => Ok(Secret(s.trim_end_matches(['\n', '\r']).to_string())),
+                Err(e) => Err(format!("cannot read secret file {}: {e}", p.display())),
+            },
+        }
+    }
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        password: SecretSource,
+    },
+    /// The base64 `id:api_key` value Elasticsearch returns as `encoded`.
+    ApiKey(SecretSource),
+    Bearer(SecretSource),
+}
+
+impl Auth {
+    /// Adds the `Authorization` header (marked sensitive, so reqwest never logs it).
+    pub fn apply(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, String> {
+        let (scheme, secret) = match self {
+            Auth::None => return Ok(req),
+            Auth::Basic { username, password } => {
+                let p = password.read()?;
+                // `basic_auth` marks the header sensitive itself.
+                return Ok(req.basic_auth(username, Some(p.expose())));
+            }
+            Auth::ApiKey(s) => ("ApiKey", s.read()?),
+            Auth::Bearer(s) => ("Bearer", s.read()?),
+        };
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&format!("{scheme} {}", secret.expose()))
+                // The error names neither the value nor a part of it.
+                .map_err(|_| {
+                    format!("the {scheme} credential contains characters not allowed in a header")
+                })?;
+        value.set_sensitive(true);
+        Ok(req.header(reqwest::header::AUTHORIZATION, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let a = Auth::Basic {
+            username: "elastic".into(),
+            password: SecretSource::Inline(Secret::new("hunter2")),
+        };
+        let s = format!("{a:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("redacted"));
+        let k = format!(
+            "{:?}",
+            Auth::ApiKey(SecretSource::Inline(Secret::new("c2VjcmV0")))
+        );
+        assert!(!k.contains("c2VjcmV0"), "{k}");
+    }
+
+    #[test]
+    fn file_secret_is_read_at_each_use_without_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("password");
+        std::fs::write(&p, "first\n").unwrap();
+        let s = SecretSource::File(p.clone());
+        assert_eq!(s.read().unwrap().expose(), "first");
+        std::fs::write(&p, "second").unwrap();
+        assert_eq!(s.read().unwrap().expose(), "second");
+        std::fs::remove_file(&p).unwrap();
+        let err = s.read().unwrap_err();
+        assert!(err.contains("password") && !err.contains("second"), "{err}");
+    }
+
+    #[test]
+    fn headers_are_sensitive_and_well_formed() {
+        let client = reqwest::Client::new();
+        let req = Auth::ApiKey(SecretSource::Inline(Secret::new("abc")))
+            .apply(client.get("http://127.0.0.1:1/"))
+            .unwrap()
+            .build()
+            .unwrap();
+        let h = req.headers().get("authorization").unwrap();
+        assert_eq!(h.to_str().unwrap(), "ApiKey abc");
+        assert!(h.is_sensitive());
+        let req = Auth::Basic {
+            username: "u".into(),
+            password: SecretSource::Inline(Secret::new("p")),
+        }
+        .apply(client.get("http://127.0.0.1:1/"))
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(req.headers()["authorization"], "Basic dTpw");
+    }
+}

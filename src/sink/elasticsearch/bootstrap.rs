@@ -1,0 +1,525 @@
+//! `sluice setup` and the automatic setup at start: read the cluster's distribution and version,
+//! then install (idempotently, by PUT) a composable index template for the log indices, one for
+//! the dead-letter indices, and a lifecycle policy where the cluster has ILM (Elasticsearch) or
+//! ISM (OpenSearch). The documents themselves are never touched here.
+//!
+//! The templates' bodies are pure functions of the configuration, unit-tested below; the calls
+//! go through [`Service`], so they use the same endpoints, credentials and TLS as shipping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::service::Service;
+use crate::config::{Config, ElasticsearchConfig, IndexPattern};
+
+/// Priorities above the built-in `logs-*-*` template of Elasticsearch (100); the dead-letter
+/// template one higher, because the log pattern may match dead-letter names too
+/// (`x-*.*.*` matches `x-2026.11.24-dlq`).
+const LOGS_PRIORITY: u32 = 200;
+const DEAD_LETTER_PRIORITY: u32 = 201;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("cannot reach Elasticsearch: {0}")]
+    Unreachable(String),
+    #[error("{what}: HTTP {status}: {body}")]
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("unsupported cluster: {0}")]
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    Elasticsearch,
+    OpenSearch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub distribution: Distribution,
+    pub version: String,
+}
+
+/// Reads what runs there. `GET /` names OpenSearch; Elasticsearch's integ-test build answers 405
+/// to it, so the version then comes from `/_nodes/_local`.
+pub async fn detect(svc: &Service) -> Result<Cluster, BootstrapError> {
+    let (status, body) = call(svc, reqwest::Method::GET, "", None).await?;
+    let root: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (distribution, version) = if status == 200 && root["version"]["number"].is_string() {
+        let d = if root["version"]["distribution"] == "opensearch" {
+            Distribution::OpenSearch
+        } else {
+            Distribution::Elasticsearch
+        };
+        (
+            d,
+            root["version"]["number"].as_str().unwrap_or("").to_string(),
+        )
+    } else {
+        let (status, body) = call(
+            svc,
+            reqwest::Method::GET,
+            "_nodes/_local?filter_path=nodes.*.version",
+            None,
+        )
+        .await?;
+        expect_ok("reading the version from /_nodes/_local", status, &body)?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let version = v["nodes"]
+            .as_object()
+            .and_then(|n| n.values().next())
+            .and_then(|n| n["version"].as_str())
+            .unwrap_or("")
+            .to_string();
+        // OpenSearch versions are 1.x–3.x, Elasticsearch's with composable templates 7.8+.
+        let d = if major(&version) >= 5 {
+            Distribution::Elasticsearch
+        } else {
+            Distribution::OpenSearch
+        };
+        (d, version)
+    };
+    let m = major(&version);
+    if distribution == Distribution::Elasticsearch && (m < 7 || version.starts_with("7.0")) {
+        return Err(BootstrapError::Unsupported(format!(
+            "Elasticsearch {version}: composable index templates need 7.8 or later (8.x is supported)"
+        )));
+    }
+    Ok(Cluster {
+        distribution,
+        version,
+    })
+}
+
+fn major(v: &str) -> u32 {
+    v.split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Installs everything; returns one line per step for the operator.
+pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapError> {
+    let es = &cfg.elasticsearch;
+    let cluster = detect(svc).await?;
+    let mut done = vec![format!("{:?} {}", cluster.distribution, cluster.version)];
+    let policy = lifecycle(svc, es, &cluster, &mut done).await?;
+
+    let logs_name = template_name(&es.index);
+    let logs = logs_template(
+        cfg,
+        policy
+            .as_deref()
+            .filter(|_| cluster.distribution == Distribution::Elasticsearch),
+    );
+    put(svc, &format!("_index_template/{logs_name}"), &logs).await?;
+    done.push(format!(
+        "index template {logs_name} for {}",
+        logs["index_patterns"]
+    ));
+
+    let dl_name = template_name(&es.dead_letter_index);
+    let dl = dead_letter_template(&es.dead_letter_index);
+    put(svc, &format!("_index_template/{dl_name}"), &dl).await?;
+    done.push(format!(
+        "index template {dl_name} for {}",
+        dl["index_patterns"]
+    ));
+    Ok(done)
+}
+
+/// Installs the lifecycle policy when one is configured and the cluster can run it; returns its
+/// name, or `None` (with the reason in `done`).
+async fn lifecycle(
+    svc: &Service,
+    es: &ElasticsearchConfig,
+    cluster: &Cluster,
+    done: &mut Vec<String>,
+) -> Result<Option<String>, BootstrapError> {
+    if es.delete_after.is_none() && !es.data_stream {
+        done.push("no lifecycle policy (elasticsearch.lifecycle.delete_after is not set)".into());
+        return Ok(None);
+    }
+    let name = template_name(&es.index);
+    match cluster.distribution {
+        Distribution::Elasticsearch => {
+            let (status, _) = call(svc, reqwest::Method::GET, "_ilm/status", None).await?;
+            if status != 200 {
+                done.push(format!(
+                    "lifecycle policy skipped: this cluster has no ILM (GET /_ilm/status answered {status}); indices are kept until deleted by hand"
+                ));
+                return Ok(None);
+            }
+            put(svc, &format!("_ilm/policy/{name}"), &ilm_policy(es)).await?;
+            done.push(format!("ILM policy {name}"));
+        }
+        Distribution::OpenSearch => {
+            let path = format!("_plugins/_ism/policies/{name}");
+            let (status, body) = call(svc, reqwest::Method::GET, &path, None).await?;
+            let existing: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let policy = ism_policy(es);
+            match status {
+                200 => {
+                    let q = format!(
+                        "{path}?if_seq_no={}&if_primary_term={}",
+                        existing["_seq_no"], existing["_primary_term"]
+                    );
+                    put(svc, &q, &policy).await?;
+                }
+                404 => put(svc, &path, &policy).await?,
+                _ => {
+                    done.push(format!(
+                        "lifecycle policy skipped: this cluster has no ISM plugin ({path} answered {status}); indices are kept until deleted by hand"
+                    ));
+                    return Ok(None);
+                }
+            }
+            done.push(format!("ISM policy {name}"));
+        }
+    }
+    Ok(Some(name))
+}
+
+/// Runs the setup at agent start until it succeeds, with a capped backoff, so a cluster that is
+/// unreachable at start never stops shipping (which retries on its own) nor crash-loops the pod.
+/// `first` is told after the first attempt, whatever its result.
+pub async fn keep_trying(
+    svc: Arc<Service>,
+    cfg: Arc<Config>,
+    first: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut first = Some(first);
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match run(&svc, &cfg).await {
+            Ok(done) => {
+                for d in done {
+                    tracing::info!(step = %d, "setup");
+                }
+                if let Some(f) = first.take() {
+                    let _ = f.send(());
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "setup (index templates) failed; shipping goes on, setup is retried");
+                if let Some(f) = first.take() {
+                    let _ = f.send(());
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+async fn call(
+    svc: &Service,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, bytes::Bytes), BootstrapError> {
+    svc.request(method, path, body)
+        .await
+        .map_err(BootstrapError::Unreachable)
+}
+
+async fn put(svc: &Service, path: &str, body: &Value) -> Result<(), BootstrapError> {
+    let (status, resp) = call(svc, reqwest::Method::PUT, path, Some(body)).await?;
+    expect_ok(
+        &format!("PUT {}", path.split('?').next().unwrap_or(path)),
+        status,
+        &resp,
+    )
+}
+
+fn expect_ok(what: &str, status: u16, body: &[u8]) -> Result<(), BootstrapError> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(body);
+    Err(BootstrapError::Refused {
+        what: what.to_string(),
+        status,
+        body: text.chars().take(500).collect(),
+    })
+}
+
+/// A template's (or policy's) name from an index pattern: `logs-kubernetes-%Y.%m.%d` →
+/// `sluice_logs-kubernetes`. Distinct patterns get distinct names, so several configurations
+/// can share a cluster.
+pub fn template_name(index: &IndexPattern) -> String {
+    let stem: String = index
+        .as_str()
+        .replace("%Y", "")
+        .replace("%m", "")
+        .replace("%d", "")
+        .replace("%%", "")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let stem = stem.trim_matches(['-', '_']);
+    format!("sluice_{stem}")
+}
+
+/// The index names a pattern can render to, as a template pattern: each date part becomes `*`.
+pub fn index_glob(index: &IndexPattern) -> String {
+    let mut out = String::new();
+    let mut chars = index.as_str().chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            // Validated to be Y, m or d.
+            _ if !out.ends_with('*') => out.push('*'),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn keyword() -> Value {
+    json!({"type": "keyword", "ignore_above": 1024})
+}
+
+fn name_object() -> Value {
+    json!({"properties": {"name": keyword()}})
+}
+
+/// The template for the log indices (or the data stream), with the DESIGN.md schema.
+pub fn logs_template(cfg: &Config, ilm_policy: Option<&str>) -> Value {
+    let es = &cfg.elasticsearch;
+    let kw = keyword();
+    let labels = |path: &str, name: &str| {
+        json!({ name: {
+            "path_match": format!("kubernetes.{path}.*"),
+            "match_mapping_type": "string",
+            "mapping": keyword(),
+        }})
+    };
+    let mut properties = json!({
+        "@timestamp": {"type": "date_nanos"},
+        "message": {"type": "text"},
+        "tags": kw,
+        "log": {"properties": {
+            "iostream": kw, "level": kw, "offset": {"type": "long"},
+            "file": {"properties": {"path": kw}},
+        }},
+        "kubernetes": {"properties": {
+            "namespace": kw,
+            "pod": {"properties": {"name": kw, "uid": kw, "ip": kw}},
+            "node": name_object(),
+            "container": name_object(),
+            "deployment": name_object(), "statefulset": name_object(),
+            "daemonset": name_object(), "replicaset": name_object(),
+            "job": name_object(), "cronjob": name_object(),
+            "labels": {"type": "object", "dynamic": true},
+            "annotations": {"type": "object", "dynamic": true},
+            "namespace_labels": {"type": "object", "dynamic": true},
+        }},
+        "container": {"properties": {
+            "id": kw, "runtime": kw,
+            "image": {"properties": {"name": kw}},
+        }},
+        "host": name_object(),
+        "orchestrator": {"properties": {"type": kw, "cluster": name_object()}},
+        "agent": {"properties": {"name": kw, "type": kw, "version": kw}},
+        "event": {"properties": {"original": {"type": "text", "index": false}}},
+    });
+    if let Some(target) = &cfg.parse.json_target {
+        // Application fields: dynamic, first writer decides; a later conflicting type is a
+        // per-document mapping error, which goes to the dead-letter index by design.
+        properties[target.as_str()] = json!({"type": "object", "dynamic": true});
+    }
+    let mut settings = json!({});
+    if let Some(p) = ilm_policy {
+        settings["index.lifecycle.name"] = json!(p);
+    }
+    let mut t = json!({
+        "index_patterns": [if es.data_stream { es.index.as_str().to_string() } else { index_glob(&es.index) }],
+        "priority": LOGS_PRIORITY,
+        "template": {
+            "settings": settings,
+            "mappings": {
+                "dynamic_templates": [
+                    labels("labels", "kubernetes_labels"),
+                    labels("annotations", "kubernetes_annotations"),
+                    labels("namespace_labels", "kubernetes_namespace_labels"),
+                ],
+                "properties": properties,
+            },
+        },
+        "_meta": {"managed_by": "sluice", "version": env!("CARGO_PKG_VERSION")},
+    });
+    if es.data_stream {
+        t["data_stream"] = json!({});
+    }
+    t
+}
+
+/// The dead-letter template: every field explicit, `dynamic: false`, nothing that can conflict,
+/// the original document stored but not indexed (no `match_only_text`: not in every build).
+pub fn dead_letter_template(index: &IndexPattern) -> Value {
+    let kw = keyword();
+    json!({
+        "index_patterns": [index_glob(index)],
+        "priority": DEAD_LETTER_PRIORITY,
+        "template": {"mappings": {
+            "dynamic": false,
+            "properties": {
+                // A document refused for its timestamp must still be kept here.
+                "@timestamp": {"type": "date_nanos", "ignore_malformed": true},
+                "message": {"type": "text"},
+                "error": {"properties": {"type": kw, "code": kw, "message": {"type": "text"}}},
+                "event": {"properties": {"original": {"type": "text", "index": false}}},
+                "log": {"properties": {"file": {"properties": {"path": kw}}, "offset": {"type": "long"}}},
+                "kubernetes": {"properties": {
+                    "namespace": kw,
+                    "pod": name_object(),
+                    "container": name_object(),
+                }},
+                "host": name_object(),
+                "sluice": {"properties": {"target_index": kw}},
+            },
+        }},
+        "_meta": {"managed_by": "sluice", "version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
+fn hours(d: Duration) -> String {
+    format!("{}h", d.as_secs() / 3600)
+}
+
+/// ILM: roll a data stream over daily (or at 50 GB a shard); delete after `delete_after`.
+pub fn ilm_policy(es: &ElasticsearchConfig) -> Value {
+    let mut phases = json!({"hot": {"actions": {}}});
+    if es.data_stream {
+        phases["hot"]["actions"]["rollover"] =
+            json!({"max_age": "1d", "max_primary_shard_size": "50gb"});
+    }
+    if let Some(d) = es.delete_after {
+        phases["delete"] = json!({"min_age": hours(d), "actions": {"delete": {}}});
+    }
+    json!({"policy": {"phases": phases, "_meta": {"managed_by": "sluice"}}})
+}
+
+/// ISM (OpenSearch): the same, attached to new indices by its `ism_template`.
+pub fn ism_policy(es: &ElasticsearchConfig) -> Value {
+    let mut hot = json!({"name": "hot", "actions": [], "transitions": []});
+    if es.data_stream {
+        hot["actions"] =
+            json!([{"rollover": {"min_index_age": "1d", "min_primary_shard_size": "50gb"}}]);
+    }
+    let mut states = vec![];
+    if let Some(d) = es.delete_after {
+        hot["transitions"] =
+            json!([{"state_name": "delete", "conditions": {"min_index_age": hours(d)}}]);
+        states.push(hot);
+        states.push(json!({"name": "delete", "actions": [{"delete": {}}], "transitions": []}));
+    } else {
+        states.push(hot);
+    }
+    let pattern = if es.data_stream {
+        es.index.as_str().to_string()
+    } else {
+        index_glob(&es.index)
+    };
+    json!({"policy": {
+        "description": "sluice: Kubernetes container logs",
+        "default_state": "hot",
+        "states": states,
+        "ism_template": [{"index_patterns": [pattern], "priority": LOGS_PRIORITY}],
+    }})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> Config {
+        Config::from_yaml(
+            &format!(
+                "state_dir: /s\nnode_name: n\nelasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n{extra}"
+            ),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn patterns_and_names_come_from_the_index_pattern() {
+        let p = IndexPattern::parse("k", "logs-kubernetes-%Y.%m.%d").unwrap();
+        assert_eq!(index_glob(&p), "logs-kubernetes-*.*.*");
+        assert_eq!(template_name(&p), "sluice_logs-kubernetes");
+        let p = IndexPattern::parse("k", "logs-%Y%m%d-x").unwrap();
+        assert_eq!(index_glob(&p), "logs-*-x");
+        let p = IndexPattern::parse("k", "plain").unwrap();
+        assert_eq!(index_glob(&p), "plain");
+        assert_eq!(template_name(&p), "sluice_plain");
+    }
+
+    #[test]
+    fn logs_template_has_the_schema() {
+        let t = logs_template(&cfg(""), None);
+        let p = &t["template"]["mappings"]["properties"];
+        assert_eq!(t["index_patterns"], json!(["logs-kubernetes-*.*.*"]));
+        assert_eq!(p["@timestamp"]["type"], "date_nanos");
+        assert_eq!(p["message"]["type"], "text");
+        assert_eq!(p["log"]["properties"]["offset"]["type"], "long");
+        assert_eq!(
+            p["kubernetes"]["properties"]["pod"]["properties"]["name"]["type"],
+            "keyword"
+        );
+        assert_eq!(p["json"]["dynamic"], true);
+        assert!(t.get("data_stream").is_none());
+        assert!(
+            t["template"]["settings"]
+                .get("index.lifecycle.name")
+                .is_none()
+        );
+        let dt = t["template"]["mappings"]["dynamic_templates"].to_string();
+        assert!(dt.contains("kubernetes.labels.*") && dt.contains("kubernetes.annotations.*"));
+    }
+
+    #[test]
+    fn data_stream_mode_names_the_stream_and_rolls_over() {
+        let c = cfg("  index: logs-k8s\n  data_stream: true\n  lifecycle:\n    delete_after: 7d\n");
+        let t = logs_template(&c, Some("p"));
+        assert_eq!(t["index_patterns"], json!(["logs-k8s"]));
+        assert_eq!(t["data_stream"], json!({}));
+        assert_eq!(t["template"]["settings"]["index.lifecycle.name"], "p");
+        let ilm = ilm_policy(&c.elasticsearch);
+        assert_eq!(ilm["policy"]["phases"]["delete"]["min_age"], "168h");
+        assert!(ilm["policy"]["phases"]["hot"]["actions"]["rollover"].is_object());
+        let ism = ism_policy(&c.elasticsearch);
+        assert_eq!(ism["policy"]["states"][1]["name"], "delete");
+        assert_eq!(
+            ism["policy"]["ism_template"][0]["index_patterns"],
+            json!(["logs-k8s"])
+        );
+    }
+
+    #[test]
+    fn dead_letter_template_cannot_conflict() {
+        let t = dead_letter_template(&IndexPattern::parse("k", "dl-%Y.%m.%d").unwrap());
+        assert_eq!(t["template"]["mappings"]["dynamic"], false);
+        let orig = &t["template"]["mappings"]["properties"]["event"]["properties"]["original"];
+        assert_eq!(orig["index"], false);
+        assert!(t["priority"].as_u64() > Some(u64::from(LOGS_PRIORITY)));
+    }
+}

@@ -1,0 +1,352 @@
+//! A fault-injecting HTTP proxy between the agent and the real Elasticsearch, controlled from the
+//! test. Faults apply to `_bulk` requests only (setup and health probes pass through), each for
+//! a number of requests, so every scenario ends and the agent must recover by itself.
+//!
+//! Per-item 429s are honest: the proxy answers those items itself and does NOT forward them. It
+//! forwards a body holding only the other items, then merges the real per-item results back in
+//! the original order. So a 429 item is never written, and a created item really is created.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+
+/// What the next `_bulk` requests meet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    Pass,
+    /// The connection is reset before the request is forwarded: nothing written.
+    ResetBefore(usize),
+    /// Forwarded (Elasticsearch writes it), then the connection is reset: the answer is lost.
+    ResetAfter(usize),
+    /// Forwarded after a delay (longer than the agent's timeout: the agent gives up, retries).
+    Delay(usize, Duration),
+    /// `503` without forwarding.
+    Unavailable(usize),
+    /// `413` for every body (uncompressed) above this many bytes, until changed.
+    TooLarge(usize),
+    /// Every other item answered `429` by the proxy (not forwarded), for this many requests.
+    Reject429(usize),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub bulk_requests: usize,
+    pub faulted_requests: usize,
+    pub rejected_items: usize,
+}
+
+struct State {
+    fault: Fault,
+    stats: Stats,
+}
+
+pub struct Proxy {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        let state = Arc::new(Mutex::new(State {
+            fault: Fault::Pass,
+            stats: Stats::default(),
+        }));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(serve(std_listener, upstream, st, stop_rx));
+        });
+        Proxy {
+            url: format!("http://{addr}"),
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn set(&self, fault: Fault) {
+        self.state.lock().unwrap().fault = fault;
+    }
+
+    pub fn fault(&self) -> Fault {
+        self.state.lock().unwrap().fault.clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.lock().unwrap().stats
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    upstream: String,
+    state: Arc<Mutex<State>>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    loop {
+        let (stream, _): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+            _ = &mut stop => return,
+        };
+        // Zero linger: closing the socket sends RST, a real connection reset for the client.
+        #[allow(deprecated)]
+        let _ = stream.set_linger(Some(Duration::ZERO));
+        let kill = Arc::new(tokio::sync::Notify::new());
+        let (state, upstream, client, k) = (
+            state.clone(),
+            upstream.clone(),
+            client.clone(),
+            kill.clone(),
+        );
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                handle(
+                    req,
+                    upstream.clone(),
+                    client.clone(),
+                    state.clone(),
+                    k.clone(),
+                )
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = kill.notified() => {}
+            }
+        });
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn respond(status: u16, body: impl Into<Bytes>) -> Resp {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .unwrap()
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    upstream: String,
+    client: reqwest::Client,
+    state: Arc<Mutex<State>>,
+    kill: Arc<tokio::sync::Notify>,
+) -> Result<Resp, std::convert::Infallible> {
+    let method = req.method().clone();
+    let path_q = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let is_bulk = req_path(&path_q).ends_with("/_bulk");
+    let gzipped = headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes() == b"gzip");
+
+    let fault = if is_bulk {
+        let mut s = state.lock().unwrap();
+        s.stats.bulk_requests += 1;
+        let raw_len = if gzipped {
+            gunzip(&body).len()
+        } else {
+            body.len()
+        };
+        let (fault, next) = match s.fault.clone() {
+            Fault::Pass => (Fault::Pass, Fault::Pass),
+            Fault::TooLarge(limit) if raw_len > limit => {
+                (Fault::TooLarge(limit), Fault::TooLarge(limit))
+            }
+            Fault::TooLarge(limit) => (Fault::Pass, Fault::TooLarge(limit)),
+            f @ (Fault::ResetBefore(n)
+            | Fault::ResetAfter(n)
+            | Fault::Unavailable(n)
+            | Fault::Reject429(n)
+            | Fault::Delay(n, _)) => {
+                let rest = n - 1;
+                let next = if rest == 0 {
+                    Fault::Pass
+                } else {
+                    match f.clone() {
+                        Fault::ResetBefore(_) => Fault::ResetBefore(rest),
+                        Fault::ResetAfter(_) => Fault::ResetAfter(rest),
+                        Fault::Unavailable(_) => Fault::Unavailable(rest),
+                        Fault::Reject429(_) => Fault::Reject429(rest),
+                        Fault::Delay(_, d) => Fault::Delay(rest, d),
+                        _ => unreachable!(),
+                    }
+                };
+                (f, next)
+            }
+        };
+        s.fault = next;
+        if fault != Fault::Pass {
+            s.stats.faulted_requests += 1;
+        }
+        fault
+    } else {
+        Fault::Pass
+    };
+
+    let forward = |body: Bytes, gzipped: bool| {
+        let mut r = client
+            .request(method.clone(), format!("{upstream}{path_q}"))
+            .body(body);
+        if let Some(ct) = headers.get("content-type") {
+            r = r.header("content-type", ct.as_bytes());
+        }
+        if gzipped {
+            r = r.header("content-encoding", "gzip");
+        }
+        if let Some(a) = headers.get("authorization") {
+            r = r.header("authorization", a.as_bytes());
+        }
+        async move {
+            match r.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let b = resp.bytes().await.unwrap_or_default();
+                    respond(status, b)
+                }
+                Err(e) => respond(502, format!("{{\"error\":\"proxy: {e}\"}}")),
+            }
+        }
+    };
+
+    let resp = match fault {
+        Fault::Pass => forward(body, gzipped).await,
+        Fault::TooLarge(_) => respond(413, ""),
+        Fault::Unavailable(_) => respond(
+            503,
+            r#"{"error":{"type":"unavailable","reason":"test proxy"},"status":503}"#,
+        ),
+        Fault::ResetBefore(_) => {
+            kill.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Fault::ResetAfter(_) => {
+            let _ = forward(body, gzipped).await;
+            kill.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Fault::Delay(_, d) => {
+            tokio::time::sleep(d).await;
+            forward(body, gzipped).await
+        }
+        Fault::Reject429(_) => {
+            let raw = if gzipped {
+                gunzip(&body)
+            } else {
+                body.to_vec()
+            };
+            let (resp, rejected) = reject_every_other(&raw, forward).await;
+            state.lock().unwrap().stats.rejected_items += rejected;
+            resp
+        }
+    };
+    Ok(resp)
+}
+
+fn req_path(path_q: &str) -> &str {
+    path_q.split('?').next().unwrap_or("")
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .expect("a gzip body");
+    out
+}
+
+/// Items at odd positions get a 429 from the proxy; the others are forwarded (as one plain
+/// body) and their real results merged back in order.
+async fn reject_every_other<F, Fut>(raw: &[u8], forward: F) -> (Resp, usize)
+where
+    F: Fn(Bytes, bool) -> Fut,
+    Fut: std::future::Future<Output = Resp>,
+{
+    let lines: Vec<&[u8]> = raw
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(lines.len().is_multiple_of(2), "create actions come in pairs");
+    let n = lines.len() / 2;
+    let mut kept = Vec::new();
+    for i in (0..n).filter(|i| i.is_multiple_of(2)) {
+        kept.extend_from_slice(lines[2 * i]);
+        kept.push(b'\n');
+        kept.extend_from_slice(lines[2 * i + 1]);
+        kept.push(b'\n');
+    }
+    let upstream = forward(Bytes::from(kept), false).await;
+    let status = upstream.status().as_u16();
+    let body = upstream.into_body().collect().await.unwrap().to_bytes();
+    if status != 200 {
+        return (respond(status, body), 0);
+    }
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let mut real = v["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter();
+    let mut items = Vec::with_capacity(n);
+    for i in 0..n {
+        if i.is_multiple_of(2) {
+            items.push(real.next().expect("one result per forwarded item"));
+        } else {
+            items.push(json!({"create": {"status": 429, "error": {
+                "type": "es_rejected_execution_exception",
+                "reason": "rejected by the test proxy (not forwarded)"}}}));
+        }
+    }
+    let merged = json!({"errors": true, "items": items});
+    (respond(200, merged.to_string()), n / 2)
+}
