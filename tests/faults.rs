@@ -4,12 +4,17 @@
 //! index. After each scenario every written line is in the target or the dead-letter index,
 //! exactly once (message sets compared, not counts).
 
+#[path = "support/endpoints.rs"]
+mod endpoints;
+#[path = "support/proxy.rs"]
+mod proxy;
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use support::proxy::{Fault, Proxy};
+use endpoints::config_full;
+use proxy::{Fault, Proxy};
 use support::{Agent, Es, Node, PodLog, messages, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -47,7 +52,8 @@ fn scenario(name: &str, fault: Fault, es_extra: &str) {
     let node = Node::new();
     let index = unique(&format!("fault-{name}"));
     let pattern = format!("{index}-*");
-    let config = node.config_full(
+    let config = config_full(
+        &node,
         &format!("{index}-%Y.%m.%d"),
         std::slice::from_ref(&proxy.url),
         es_extra,

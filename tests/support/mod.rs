@@ -3,8 +3,6 @@
 //! `SLUICE_ES_URL` (started by `scripts/test`).
 #![allow(dead_code)]
 
-pub mod proxy;
-
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -224,38 +222,23 @@ impl Node {
 
     /// A config for this node shipping to `index` (a pattern like `t-x-%Y.%m.%d`).
     pub fn config(&self, index: &str, extra: &str) -> PathBuf {
-        self.config_full(index, &[es_url()], "", extra)
-    }
-
-    /// The same with chosen endpoints and extra lines inside the `elasticsearch:` section
-    /// (indented by two spaces each).
-    pub fn config_full(
-        &self,
-        index: &str,
-        endpoints: &[String],
-        es_extra: &str,
-        extra: &str,
-    ) -> PathBuf {
-        let eps: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let text = format!(
             concat!(
                 "node_name: test-node\n",
                 "cluster_name: test-cluster\n",
                 "state_dir: {state}\n",
                 "input:\n  root: {root}\n  poll_interval: 200ms\n  scan_interval: 1s\n",
-                "elasticsearch:\n  endpoints: [{es}]\n  index: \"{index}\"\n  dead_letter_index: \"{index}-dlq\"\n",
+                "elasticsearch:\n  endpoints: [\"{es}\"]\n  index: \"{index}\"\n  dead_letter_index: \"{index}-dlq\"\n",
                 "  batch:\n    timeout: 200ms\n    max_events: 500\n",
                 "  retry:\n    initial_backoff: 50ms\n    max_backoff: 1s\n",
-                "{es_extra}",
                 "telemetry:\n  listen: off\n",
                 "shutdown_timeout: 10s\n",
                 "{extra}"
             ),
             state = self.state_dir().display(),
             root = self.root().display(),
-            es = eps.join(", "),
+            es = es_url(),
             index = index,
-            es_extra = es_extra,
             extra = extra,
         );
         let p = self.root().join("sluice.yaml");

@@ -316,7 +316,10 @@ where
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    assert!(lines.len().is_multiple_of(2), "create actions come in pairs");
+    assert!(
+        lines.len().is_multiple_of(2),
+        "create actions come in pairs"
+    );
     let n = lines.len() / 2;
     let mut kept = Vec::new();
     for i in (0..n).filter(|i| i.is_multiple_of(2)) {
