@@ -1,0 +1,327 @@
+//! The dashboards and alert rules users import (dashboards/grafana/sluice.json,
+//! dashboards/kibana/sluice.ndjson, the chart's PrometheusRule) checked against a real agent:
+//! every metric name they use is in its real `/metrics`, every `outcome` label value is one the
+//! sink emits, and every field the Kibana objects name is in a document the agent really wrote
+//! to Elasticsearch (an event, and a dead letter it produced from a mapping conflict).
+//! There is no Grafana, Prometheus or Kibana here: this is what can be checked without them.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn repo(path: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Sample names of a Prometheus text exposition (`sluice_bulk_items_total`, `..._bucket`, ...).
+fn sample_names(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .collect()
+}
+
+/// `outcome` values the sink can emit: the literals of `metrics.request("…")` / `item("…")`.
+fn outcomes_in_source() -> BTreeSet<String> {
+    let call = Regex::new(r#"\.(?:request|item)\(\s*"([a-z_]+)"\s*\)"#).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sink/elasticsearch");
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        out.extend(call.captures_iter(&text).map(|c| c[1].to_string()));
+    }
+    out
+}
+
+/// Checks every `sluice_*` name and `outcome` value in `text` (PromQL, anywhere in the file).
+fn check_promql(what: &str, text: &str, names: &BTreeSet<String>, outcomes: &BTreeSet<String>) {
+    let metric = Regex::new(r"\bsluice_[a-z0-9_]+").unwrap();
+    let used: BTreeSet<&str> = metric.find_iter(text).map(|m| m.as_str()).collect();
+    assert!(
+        used.len() >= 5,
+        "{what}: too few sluice metrics found: {used:?}"
+    );
+    let unknown: Vec<_> = used.iter().filter(|n| !names.contains(**n)).collect();
+    assert!(
+        unknown.is_empty(),
+        "{what} names metrics the agent does not export: {unknown:?}\n(exported: {names:?})"
+    );
+    let label = Regex::new(r#"outcome\s*(?:=~|=|!=|!~)\s*"([^"]*)""#).unwrap();
+    for c in label.captures_iter(text) {
+        for v in c[1].split('|') {
+            assert!(
+                outcomes.contains(v),
+                "{what}: outcome \"{v}\" is never emitted (the sink emits {outcomes:?})"
+            );
+        }
+    }
+}
+
+/// Dotted paths of every leaf of a document (`kubernetes.pod.name`, `tags`).
+fn leaves(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(v, &p, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    // Bound then released; the agent binds it a moment later (a race only with other binders).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
+    let es = Es::new();
+    let node = Node::new();
+    let index = unique("deploy-art");
+    let dead = unique("deploy-art-dl");
+    let http = reqwest::blocking::Client::new();
+    // json.n is a number here: a string there is a mapping conflict, which the agent dead-letters.
+    let template = serde_json::json!({
+        "index_patterns": [format!("{index}-*")],
+        "template": {"mappings": {"properties": {"json": {"properties": {"n": {"type": "long"}}}}}}
+    });
+    let resp = http
+        .put(format!("{}/_index_template/{index}", es.url))
+        .header("content-type", "application/json")
+        .body(template.to_string())
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+
+    let port = free_port();
+    let config = node.root().join("sluice.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "node_name: test-node\ncluster_name: test-cluster\nstate_dir: {state}\n\
+             input:\n  root: {root}\n  poll_interval: 200ms\n\
+             elasticsearch:\n  endpoints: [\"{es}\"]\n  index: \"{index}-%Y.%m.%d\"\n  \
+             dead_letter_index: \"{dead}-%Y.%m.%d\"\n  batch:\n    timeout: 200ms\n\
+             telemetry:\n  listen: 127.0.0.1:{port}\n",
+            state = node.state_dir().display(),
+            root = node.root().display(),
+            es = es.url,
+        ),
+    )
+    .unwrap();
+    let pod = node.add_pod("shop", "checkout-7d9f", "app", false);
+    pod.line(
+        &ts(1),
+        "stdout",
+        r#"{"level":"error","msg":"payment failed","n":1}"#,
+    );
+    pod.line(
+        &ts(2),
+        "stderr",
+        r#"{"level":"info","msg":"refused","n":"not-a-number"}"#,
+    );
+
+    let agent = Agent::start(&config);
+    assert_eq!(
+        es.wait_count(&format!("{index}-*"), 1, WAIT),
+        1,
+        "log:\n{}",
+        agent.log_text()
+    );
+    assert_eq!(
+        es.wait_count(&format!("{dead}-*"), 1, WAIT),
+        1,
+        "log:\n{}",
+        agent.log_text()
+    );
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("scrape: {e}\nlog:\n{}", agent.log_text()));
+    agent.stop();
+
+    // --- metrics: Grafana dashboard and alert rules ------------------------------------------
+    let names = sample_names(&metrics);
+    assert!(
+        metrics.contains(r#"sluice_bulk_items_total{outcome="dead_lettered"} 1"#),
+        "{metrics}"
+    );
+    let outcomes = outcomes_in_source();
+    for o in [
+        "ok",
+        "retry",
+        "error",
+        "created",
+        "retried",
+        "dead_lettered",
+        "dead_letter_failed",
+    ] {
+        assert!(
+            outcomes.contains(o),
+            "the sink no longer emits {o}: {outcomes:?}"
+        );
+    }
+
+    let grafana: Value = serde_json::from_str(&repo("dashboards/grafana/sluice.json")).unwrap();
+    assert_eq!(grafana["uid"], "sluice-agent");
+    let panels = grafana["panels"].as_array().unwrap();
+    let ids: BTreeSet<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), panels.len(), "panel ids must be unique");
+    let mut exprs = String::new();
+    for p in panels {
+        assert!(p["gridPos"]["w"].as_u64().unwrap() <= 24, "{p}");
+        if p["type"] != "row" {
+            let targets = p["targets"].as_array().expect("a panel without targets");
+            assert!(!targets.is_empty(), "{}", p["title"]);
+            for t in targets {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+                exprs.push_str(t["expr"].as_str().unwrap());
+                exprs.push('\n');
+            }
+        }
+    }
+    check_promql("dashboards/grafana/sluice.json", &exprs, &names, &outcomes);
+    check_promql(
+        "the chart's PrometheusRule",
+        &repo("deploy/helm/sluice/templates/prometheusrule.yaml"),
+        &names,
+        &outcomes,
+    );
+
+    // --- fields: Kibana saved objects --------------------------------------------------------
+    let mut event_fields = BTreeSet::new();
+    let events = es.all_docs(&format!("{index}-*"));
+    leaves(&events[0], "", &mut event_fields);
+    let mut dead_fields = BTreeSet::new();
+    let deads = es.all_docs(&format!("{dead}-*"));
+    leaves(&deads[0], "", &mut dead_fields);
+    assert!(event_fields.contains("log.level"), "{event_fields:?}");
+    assert!(dead_fields.contains("error.type"), "{dead_fields:?}");
+
+    let defaults = repo("src/config.rs");
+    let objects: Vec<Value> = repo("dashboards/kibana/sluice.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: BTreeSet<(String, String)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o["type"].as_str().unwrap().into(),
+                o["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(ids.len(), objects.len(), "duplicate saved object ids");
+    // Data view id → the fields of the documents its indices hold.
+    let mut views = std::collections::BTreeMap::new();
+    for o in objects.iter().filter(|o| o["type"] == "index-pattern") {
+        let title = o["attributes"]["title"].as_str().unwrap();
+        // The title matches the agent's default index pattern (%Y.%m.%d → *).
+        let pattern = title.replace('*', "%Y.%m.%d");
+        assert!(
+            defaults.contains(&format!("\"{pattern}\"")),
+            "{title}: no such default index"
+        );
+        let fields = if title.starts_with("sluice-dead-letter") {
+            &dead_fields
+        } else {
+            &event_fields
+        };
+        let time = o["attributes"]["timeFieldName"].as_str().unwrap();
+        assert!(fields.contains(time), "{title}: time field {time}");
+        views.insert(o["id"].as_str().unwrap().to_string(), fields);
+    }
+    assert_eq!(views.len(), 2);
+    let kql_field = Regex::new(r"([A-Za-z@_][A-Za-z0-9@_.]*)\s*:").unwrap();
+    let mut searches = 0;
+    for o in &objects {
+        let refs = o["references"].as_array().unwrap();
+        for r in refs {
+            let key = (
+                r["type"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+            );
+            assert!(
+                ids.contains(&key),
+                "{}: dangling reference {key:?}",
+                o["id"]
+            );
+        }
+        let a = &o["attributes"];
+        match o["type"].as_str().unwrap() {
+            "search" => {
+                searches += 1;
+                let source: Value = serde_json::from_str(
+                    a["kibanaSavedObjectMeta"]["searchSourceJSON"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap();
+                let ref_name = source["indexRefName"].as_str().unwrap();
+                let view = refs
+                    .iter()
+                    .find(|r| r["name"] == ref_name)
+                    .expect("index reference");
+                let fields = views[view["id"].as_str().unwrap()];
+                let mut named: Vec<String> = a["columns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().into())
+                    .collect();
+                named.extend(
+                    a["sort"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s[0].as_str().unwrap().into()),
+                );
+                let query = source["query"]["query"].as_str().unwrap();
+                named.extend(kql_field.captures_iter(query).map(|c| c[1].to_string()));
+                for f in named {
+                    assert!(
+                        fields.contains(&f),
+                        "{}: field {f} is not in what the agent writes: {fields:?}",
+                        o["id"]
+                    );
+                }
+            }
+            "dashboard" => {
+                let panels: Vec<Value> =
+                    serde_json::from_str(a["panelsJSON"].as_str().unwrap()).unwrap();
+                assert_eq!(panels.len(), 3);
+                for p in panels {
+                    let name = p["panelRefName"].as_str().unwrap();
+                    assert!(
+                        refs.iter().any(|r| r["name"] == name),
+                        "panel {name} has no reference"
+                    );
+                }
+            }
+            "index-pattern" => {}
+            other => panic!("unexpected saved object type {other}"),
+        }
+    }
+    assert_eq!(searches, 3);
+}
