@@ -6,9 +6,11 @@ kubernetes-validate and starts the kube-apiserver first).
   check_manifests.py config RENDERED OUT            the agent's sluice.yaml from the ConfigMap
   check_manifests.py crds RENDERED                  structure of ServiceMonitor/PrometheusRule
   check_manifests.py dry-run RENDERED ENV_FILE      server-side apply, dryRun=All, strict fields
+  check_manifests.py readme-args README             the --set arguments of its `helm install`
 """
 
 import json
+import shlex
 import ssl
 import sys
 import urllib.error
@@ -174,6 +176,25 @@ def dry_run(rendered, env_file):
         fail("nothing was sent to the API server")
 
 
+def readme_args(readme):
+    """Prints, one per line, the arguments after `helm install sluice deploy/helm/sluice` in the
+    README's Deployment section, so deploy/check renders exactly what the README tells users."""
+    text = open(readme).read()
+    start = text.find("helm install sluice deploy/helm/sluice")
+    if start < 0:
+        fail(f"{readme} has no `helm install sluice deploy/helm/sluice` command")
+    lines = []
+    for line in text[start:].splitlines():
+        lines.append(line.rstrip("\\").strip())
+        if not line.rstrip().endswith("\\"):
+            break
+    args = shlex.split(" ".join(lines))[4:]
+    if "--set" not in args:
+        fail(f"no --set in the README's helm install: {args}")
+    for a in args:
+        print(a)
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"rbac": rbac, "split": split, "config": config, "crds": crds, "dry-run": dry_run}[cmd](*args)
+    {"rbac": rbac, "split": split, "config": config, "crds": crds, "dry-run": dry_run, "readme-args": readme_args}[cmd](*args)

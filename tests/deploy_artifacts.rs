@@ -102,6 +102,9 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     // json.n is a number here: a string there is a mapping conflict, which the agent dead-letters.
     let template = serde_json::json!({
         "index_patterns": [format!("{index}-*")],
+        // Above the agent's own template (priority 200, installed by `setup: auto`): only the
+        // highest-priority template applies.
+        "priority": 500,
         "template": {"mappings": {"properties": {"json": {"properties": {"n": {"type": "long"}}}}}}
     });
     let resp = http
