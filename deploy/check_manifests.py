@@ -7,6 +7,8 @@ kubernetes-validate and starts the kube-apiserver first).
   check_manifests.py crds RENDERED                  structure of ServiceMonitor/PrometheusRule
   check_manifests.py dry-run RENDERED ENV_FILE      server-side apply, dryRun=All, strict fields
   check_manifests.py readme-args README             the --set arguments of its `helm install`
+  check_manifests.py rules-file RENDERED OUT        the PrometheusRule's spec as a rules file
+  check_manifests.py grafana-exprs JSON OUT         the dashboard's PromQL, variables substituted
 """
 
 import json
@@ -195,6 +197,38 @@ def readme_args(readme):
         print(a)
 
 
+def rules_file(rendered, out):
+    rules = [d for d in docs(rendered) if d["kind"] == "PrometheusRule"]
+    if len(rules) != 1:
+        fail(f"expected one PrometheusRule, got {len(rules)}")
+    with open(out, "w") as f:
+        yaml.safe_dump(rules[0]["spec"], f, sort_keys=False)
+
+
+# Grafana's variables, replaced by values of the same kind so Prometheus's parser can judge.
+GRAFANA_VARS = {"$__rate_interval": "5m", "$__range": "1h", "$__interval": "1m", "$node": ".*"}
+
+
+def grafana_exprs(dashboard, out):
+    with open(dashboard) as f:
+        d = json.load(f)
+    exprs = []
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            e = t["expr"]
+            for k, v in GRAFANA_VARS.items():
+                e = e.replace(k, v)
+            if "$" in e:
+                fail(f"panel {p['title']!r}: unknown Grafana variable in {e}")
+            exprs.append(" ".join(e.split()))
+    for q in (v["query"] for v in d["templating"]["list"] if v["type"] == "query"):
+        # label_values(METRIC, LABEL) is Grafana's, not PromQL: its metric is checked instead.
+        exprs.append(q["query"].split("(", 1)[1].split(",", 1)[0].strip())
+    with open(out, "w") as f:
+        f.write("\n".join(exprs) + "\n")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"rbac": rbac, "split": split, "config": config, "crds": crds, "dry-run": dry_run, "readme-args": readme_args}[cmd](*args)
+    {"rbac": rbac, "split": split, "config": config, "crds": crds, "dry-run": dry_run, "readme-args": readme_args,
+     "rules-file": rules_file, "grafana-exprs": grafana_exprs}[cmd](*args)
