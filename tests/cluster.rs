@@ -113,9 +113,27 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
     let recovered = t.elapsed();
     let log = agent.log_text();
     agent.stop();
-    let docs = es.all_docs(&pattern);
+    // One page (n < index.max_result_window): paging with search_after on `_doc` can repeat
+    // or skip documents while shard copies move after a node loss.
+    es.count(&pattern); // refreshes
+    let page = es.post(
+        &format!("{pattern}/_search"),
+        &serde_json::json!({"size": 10000, "track_total_hits": true}),
+    );
+    assert_eq!(
+        page["hits"]["total"]["value"], n,
+        "{}",
+        page["hits"]["total"]
+    );
+    let docs: Vec<serde_json::Value> = page["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["_source"].clone())
+        .collect();
     let seen = messages(&docs);
-    assert!(seen.values().all(|&c| c == 1), "duplicates");
+    let dups: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(dups.is_empty(), "duplicates: {dups:?}");
     assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(
         log.contains("endpoint unhealthy"),
