@@ -235,3 +235,68 @@ fn setup_installs_templates_so_timestamps_keep_nanoseconds() {
     let docs = es.all_docs(&format!("{index}-*"));
     assert_eq!(docs[0]["@timestamp"], "2026-11-24T10:00:00.123456789Z");
 }
+
+#[test]
+fn data_stream_mode_writes_one_stream_and_a_replay_duplicates_nothing() {
+    let es = Es::new();
+    let node = Node::new();
+    let name = unique("ds-logs");
+    let config = config_full(
+        &node,
+        &name,
+        &[es.url.clone()],
+        "  data_stream: true\n  lifecycle:\n    delete_after: 7d\n",
+        "",
+    );
+    let pod = node.add_pod("shop", "web-1", "nginx", false);
+    let mut expected = BTreeSet::new();
+    for i in 0..200u64 {
+        let m = format!("ds line {i}");
+        pod.line(&ts(i), "stdout", &m);
+        expected.insert(m);
+    }
+    let agent = Agent::start(&config);
+    assert_eq!(es.wait_count(&name, 200, WAIT), 200, "{}", agent.log_text());
+    let log = agent.log_text();
+    agent.stop();
+    // The integ-test builds have neither ILM nor ISM: the policy is skipped, loudly.
+    assert!(log.contains("lifecycle policy skipped"), "{log}");
+    let hit = es.post(&format!("{name}/_search"), &serde_json::json!({"size": 1}));
+    let backing = hit["hits"]["hits"][0]["_index"].as_str().unwrap();
+    assert!(
+        backing.starts_with(".ds-"),
+        "a data stream's backing index: {backing}"
+    );
+
+    // A replay from the start (checkpoints lost) sends the same ids: 409s, no duplicates.
+    std::fs::remove_dir_all(node.state_dir()).unwrap();
+    let agent = Agent::start(&config);
+    std::thread::sleep(Duration::from_secs(3));
+    let log = agent.log.clone();
+    agent.stop();
+    let log = strip_ansi(&std::fs::read_to_string(log).unwrap());
+    assert!(
+        log.contains("delivered=200"),
+        "the replay re-sent every line:\n{log}"
+    );
+    let (docs, _) = exactly_once(&es, &name, &expected, "");
+    assert_eq!(docs, 200);
+}
+
+/// The agent's text log with terminal colour codes removed.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
