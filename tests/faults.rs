@@ -244,7 +244,7 @@ fn data_stream_mode_writes_one_stream_and_a_replay_duplicates_nothing() {
     let config = config_full(
         &node,
         &name,
-        &[es.url.clone()],
+        std::slice::from_ref(&es.url),
         "  data_stream: true\n  lifecycle:\n    delete_after: 7d\n",
         "",
     );
