@@ -300,3 +300,61 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+fn rss_mib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+#[test]
+fn memory_stays_flat_while_elasticsearch_is_unavailable() {
+    let es = Es::new();
+    let proxy = Proxy::start(&es.url);
+    let node = Node::new();
+    let index = unique("fault-outage");
+    let config = config_full(
+        &node,
+        &format!("{index}-%Y.%m.%d"),
+        std::slice::from_ref(&proxy.url),
+        "",
+        "",
+    );
+    let pod = node.add_pod("shop", "web-1", "nginx", false);
+    let payload = "x".repeat(1000);
+    let write = |from: u64, to: u64| {
+        let mut buf = Vec::new();
+        for i in from..to {
+            buf.extend_from_slice(&pod.record(&ts(i), "stdout", &format!("{i} {payload}"), false));
+        }
+        pod.append_raw(&buf);
+    };
+    proxy.set(Fault::Unavailable(usize::MAX));
+    write(0, 5_000);
+    let agent = Agent::start(&config);
+    std::thread::sleep(Duration::from_secs(3));
+    let before = rss_mib(agent.pid());
+    // 60 MB more behind the outage: the log file is the buffer, not the agent's memory.
+    write(5_000, 65_000);
+    std::thread::sleep(Duration::from_secs(4));
+    let after = rss_mib(agent.pid());
+    assert_eq!(
+        es.count(&format!("{index}-*")),
+        0,
+        "the outage let nothing through"
+    );
+    assert!(proxy.stats().faulted_requests > 0);
+    eprintln!(
+        "scenario outage-memory: 65000 lines (~66 MB) written behind a 503 outage; agent RSS \
+         {before} MiB after 5000 lines, {after} MiB after 65000"
+    );
+    assert!(
+        after < before + 32 && after < 128,
+        "memory grew with the backlog: {before} MiB → {after} MiB"
+    );
+    agent.kill();
+}
