@@ -210,3 +210,44 @@ fn a_client_certificate_is_presented_when_configured() {
     agent.stop();
     assert_exactly(&es, &pattern, &expected);
 }
+
+#[test]
+fn without_the_required_client_certificate_nothing_is_dead_lettered_and_the_fix_delivers_all() {
+    let es = Es::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    let proxy = Nginx::start_with(tmp.path(), &pki, &es.url, &accepted(), true);
+    let node = Node::new();
+    let index = unique("secure-nocert");
+    let pattern = format!("{index}-*");
+    let tls = format!(
+        "  auth:\n    api_key: {API_KEY}\n  tls:\n    ca_file: {}\n",
+        pki.ca.display()
+    );
+    let eps = std::slice::from_ref(&proxy.url);
+    let config = config_full(&node, &format!("{index}-%Y.%m.%d"), eps, &tls, "");
+    let expected = lines(&node, "web-1", 100);
+    let agent = Agent::start(&config);
+    std::thread::sleep(Duration::from_secs(4));
+    let log = agent.log_text();
+    agent.kill();
+    assert_eq!(es.count(&pattern), 0, "nginx requires a client certificate");
+    assert!(proxy.count_status(400) > 0, "nginx answered 400");
+    // Regression: a proxy's 400 split the batch and sent every line to the dead-letter index.
+    assert!(
+        !log.contains("dead-letter"),
+        "lines were dead-lettered for a proxy's 400:\n{log}"
+    );
+
+    let with_cert = format!(
+        "{tls}    client_cert_file: {}\n    client_key_file: {}\n",
+        pki.client_cert.display(),
+        pki.client_key.display()
+    );
+    let config = config_full(&node, &format!("{index}-%Y.%m.%d"), eps, &with_cert, "");
+    let agent = Agent::start(&config);
+    let n = expected.len() as u64;
+    assert_eq!(es.wait_count(&pattern, n, WAIT), n, "{}", agent.log_text());
+    agent.stop();
+    assert_exactly(&es, &pattern, &expected);
+}

@@ -4,7 +4,8 @@
 //! - 2xx: look at each item. `201`/`200` created; `409` on `create` = already there (a replay of
 //!   an acknowledged event): delivered. `429`, `es_rejected_execution_exception` and 5xx items are
 //!   retried alone. Any other 4xx item (mapping and parsing errors) goes to the dead-letter index.
-//! - `413` or `400` for the whole request: split the batch (a single item left: dead letter).
+//! - `413`, or `400` with Elasticsearch's JSON error, for the whole request: split the batch (a
+//!   single item left: dead letter). A `400` in another shape comes from a proxy: retried.
 //! - Everything else (429, 5xx, 401/403, connection errors, timeouts): retry the whole request
 //!   with backoff, without limit. Logs must not be dropped because credentials expired.
 
@@ -73,6 +74,12 @@ pub fn classify(status: u16, body: &[u8], n_items: usize) -> RequestOutcome {
         200..=299 => parse_items(body, n_items),
         413 => RequestOutcome::Split {
             reason: "413 request entity too large".into(),
+        },
+        // A 400 that is not Elasticsearch's JSON error comes from something in front of it (a
+        // proxy refusing a missing client certificate, say): the documents are not at fault, so
+        // splitting would end in dead letters. Retry it instead.
+        400 if !is_es_error(body) => RequestOutcome::RetryAll {
+            reason: format!("HTTP 400 not from Elasticsearch: {}", snippet(body)),
         },
         400 => RequestOutcome::Split {
             reason: format!("400 for the whole request: {}", snippet(body)),
@@ -149,6 +156,15 @@ fn describe(e: &ItemError) -> String {
         s.push(')');
     }
     s
+}
+
+/// Whether a body is Elasticsearch's (or OpenSearch's) error object: `{"error": …}`.
+fn is_es_error(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: serde::de::IgnoredAny,
+    }
+    serde_json::from_slice::<ErrorBody>(body).is_ok()
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -241,6 +257,15 @@ mod tests {
         assert!(matches!(
             classify(400, b"{\"error\":\"bad\"}", 3),
             RequestOutcome::Split { .. }
+        ));
+        // Regression: nginx's 400 for a missing client certificate split batches into dead letters.
+        assert!(matches!(
+            classify(
+                400,
+                b"<html><h1>400 No required SSL certificate was sent</h1></html>",
+                3
+            ),
+            RequestOutcome::RetryAll { .. }
         ));
         for s in [429, 500, 502, 503, 401, 403, 404] {
             assert!(
