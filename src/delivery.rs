@@ -97,27 +97,46 @@ impl Delivery {
                 }
             }
         }
-        self.drop_finished();
     }
 
-    /// The reader closed the file (deleted or rotated away and read to its end).
+    /// The reader closed the file (rotated away and read to its end, or deleted). Its entry
+    /// stays in the checkpoint, so a rotated file that still lies next to the live one is
+    /// known as done and never read again, until [`Delivery::forget`].
     pub fn retire(&mut self, key: FileKey) {
         if let Some(p) = self.files.get_mut(&key) {
             p.retired = true;
         }
-        self.drop_finished();
     }
 
-    fn drop_finished(&mut self) {
-        let before = self.files.len();
-        self.files.retain(|_, p| !(p.retired && p.queue.is_empty()));
-        if self.files.len() != before {
+    /// The file is gone from disk: drop its entry once its batches are acknowledged.
+    pub fn forget(&mut self, key: FileKey) {
+        if self
+            .files
+            .get(&key)
+            .is_some_and(|p| p.retired && p.queue.is_empty())
+        {
+            self.files.remove(&key);
             self.changed = true;
         }
     }
 
+    /// Closed files still remembered: `(key, identity, fingerprint, committed offset, real path)`.
+    pub fn retired(
+        &self,
+    ) -> impl Iterator<Item = (FileKey, FileId, Fingerprint, u64, &std::path::Path)> {
+        self.files
+            .iter()
+            .filter(|(_, p)| p.retired)
+            .map(|(k, p)| (*k, p.id, p.fingerprint, p.committed, p.real_path.as_path()))
+    }
+
     pub fn committed(&self, key: FileKey) -> Option<u64> {
         self.files.get(&key).map(|p| p.committed)
+    }
+
+    /// Batches sealed but not yet acknowledged for one file.
+    pub fn unacknowledged_for(&self, key: FileKey) -> usize {
+        self.files.get(&key).map_or(0, |p| p.queue.len())
     }
 
     /// Batches sealed but not yet acknowledged, over all files.
@@ -148,6 +167,7 @@ impl Delivery {
                 path: p.path.clone(),
                 real_path: p.real_path.clone(),
                 offset: p.committed,
+                done: p.retired,
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
@@ -204,12 +224,16 @@ mod tests {
     }
 
     #[test]
-    fn retired_file_is_forgotten_only_after_its_acks() {
+    fn retired_file_is_remembered_until_forgotten_after_its_acks() {
         let mut d = delivery_with(&[1]);
         d.sealed(1, &[(1, 10)]);
         d.retire(1);
-        assert_eq!(d.checkpoint().files.len(), 1);
+        d.forget(1);
+        assert_eq!(d.checkpoint().files.len(), 1, "unacknowledged: must stay");
         d.acked(1, &[(1, 10)]);
+        assert_eq!(d.retired().count(), 1);
+        assert_eq!(d.checkpoint().files[0].offset, 10, "done files stay known");
+        d.forget(1);
         assert_eq!(d.checkpoint().files.len(), 0);
     }
 

@@ -33,6 +33,8 @@ const CHUNKS_PER_TURN: usize = 4;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// A rotated file is closed once it has been at its end for this long.
 const ROTATED_GRACE: Duration = Duration::from_secs(1);
+/// How long the reader sleeps between attempts to hand a batch to a saturated sink.
+const BACKPRESSURE_PAUSE: Duration = Duration::from_millis(10);
 /// Event-driven rescans happen at most this often.
 const MIN_RESCAN_GAP: Duration = Duration::from_millis(200);
 
@@ -82,6 +84,9 @@ pub struct Reader {
     batch: Batch,
     next_seq: u64,
     closing: Vec<FileKey>,
+    /// Rotated files present at a first start with `read_from: tail`: history, not read.
+    ignored_siblings: HashSet<FileId>,
+    first_scan_done: Option<Instant>,
     /// A file was closed: its path may hold a new file with the same inode (copytruncate),
     /// which no create event announces.
     rescan_wanted: bool,
@@ -123,11 +128,10 @@ impl Reader {
         };
         let watch_roots = cfg.input.include.iter().map(|p| static_prefix(p)).collect();
         let first_start = checkpoint.is_none();
-        let resume = checkpoint
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
+        // After a copytruncate a done entry and the live file share an inode: the live one wins.
+        let mut entries = checkpoint.unwrap_or_default();
+        entries.sort_by_key(|e| !e.done);
+        let resume = entries.into_iter().map(|e| (e.id, e)).collect();
         Ok(Reader {
             encoder: Encoder::new(
                 cfg.elasticsearch.index.clone(),
@@ -151,6 +155,8 @@ impl Reader {
             next_seq: 1,
             closing: Vec::new(),
             rescan_wanted: false,
+            ignored_siblings: HashSet::new(),
+            first_scan_done: None,
             tx,
             buf: Vec::new(),
             watcher,
@@ -162,12 +168,15 @@ impl Reader {
     /// Runs until the stop flag is set (or the sink is gone), then seals what is complete.
     pub fn run(mut self) {
         self.rescan();
-        self.resume_rotated();
+        // Checkpoint entries whose files were found nowhere: nothing is left to read of them.
+        self.resume.retain(|_, e| {
+            tracing::info!(path = %e.path.display(), "file in the checkpoint no longer exists; forgetting it");
+            false
+        });
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
         let mut dirty: HashSet<FileKey> = self.files.keys().copied().collect();
         let mut rescan_requested = false;
-        let mut changes = Changes::default();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             rescan_requested |= std::mem::take(&mut self.rescan_wanted);
@@ -200,16 +209,17 @@ impl Reader {
             if self.seal_due(now) && !self.seal() {
                 return;
             }
-            if more {
-                continue;
-            }
-
-            let wait = self.next_wake(now, last_poll);
-            changes.paths.clear();
-            changes.overflow = false;
-            changes.rescan = false;
+            // Busy reading: only pick up notifications without waiting, so rotations and new
+            // files are seen promptly even while catching up.
+            let wait = if more {
+                Duration::ZERO
+            } else {
+                self.next_wake(now, last_poll)
+            };
+            let mut changes = Changes::default();
             match &self.watcher {
                 Some(w) => w.wait(wait, &mut changes),
+                None if more => {}
                 None => std::thread::sleep(wait),
             }
             if changes.overflow {
@@ -267,6 +277,7 @@ impl Reader {
                 of.rotated_at = Some(now);
             }
         }
+        self.scan_siblings();
         self.bound_rotated();
         if let Some(w) = &mut self.watcher {
             let mut dirs: HashSet<PathBuf> = self
@@ -326,50 +337,128 @@ impl Reader {
         }
     }
 
-    /// After a restart: files in the checkpoint that the globs no longer find may have been
-    /// rotated (`0.log` → `0.log.<timestamp>`) while the agent was down. Find them next to where
-    /// they were and read them to their end.
-    fn resume_rotated(&mut self) {
-        let leftovers: Vec<CheckpointEntry> = self.resume.values().cloned().collect();
-        for entry in leftovers {
-            let Some(dir) = entry.real_path.parent() else {
-                continue;
-            };
-            let Ok(listing) = std::fs::read_dir(dir) else {
-                continue;
+    /// Rotated files (`0.log.<timestamp>`) next to the files we know that we never read to
+    /// their end: a file created *and* rotated between two scans, or while the agent was down,
+    /// or rotated away while the agent was down. They are read like any rotated file (from the
+    /// checkpoint's offset, else from the head). Files read to their end stay known (retired in
+    /// delivery, and so in the checkpoint) until they disappear, so nothing is read twice.
+    /// Compressed (`.gz`) and temporary (`.tmp`) files are never read.
+    fn scan_siblings(&mut self) {
+        let retired: Vec<(FileKey, FileId, crate::tail::Fingerprint, u64, PathBuf)> = self
+            .delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retired()
+            .map(|(k, id, fp, off, path)| (k, id, fp, off, path.to_path_buf()))
+            .collect();
+        let mut bases: HashMap<PathBuf, HashSet<String>> = HashMap::new();
+        let mut add = |real: &Path| {
+            if let (Some(dir), Some(name)) =
+                (real.parent(), real.file_name().and_then(|n| n.to_str()))
+            {
+                bases
+                    .entry(dir.to_path_buf())
+                    .or_default()
+                    .insert(base_name(name).to_string());
+            }
+        };
+        self.files.values().for_each(|f| add(&f.tailed.real_path));
+        self.resume.values().for_each(|e| add(&e.real_path));
+        retired.iter().for_each(|r| add(&r.4));
+
+        let skip_existing = self.first_scan_done.is_none()
+            && self.first_start
+            && self.cfg.input.read_from == ReadFrom::Tail;
+        let mut present: HashSet<FileId> = HashSet::new();
+        let mut unreadable_dirs: Vec<PathBuf> = Vec::new();
+        for (dir, names) in &bases {
+            let listing = match std::fs::read_dir(dir) {
+                Ok(l) => l,
+                Err(_) => {
+                    unreadable_dirs.push(dir.clone());
+                    continue;
+                }
             };
             for dirent in listing.flatten() {
                 let path = dirent.path();
-                if path.extension().is_some_and(|e| e == "gz") {
-                    continue;
-                }
                 let Ok(meta) = std::fs::metadata(&path) else {
                     continue;
                 };
-                if FileId::of(&meta) == entry.id && meta.len() > entry.offset {
-                    tracing::info!(path = %path.display(), offset = entry.offset, "resuming a file rotated while sluice was stopped");
-                    let f = Found {
-                        path: entry.path.clone(),
-                        real_path: path.clone(),
-                        id: entry.id,
-                        size: meta.len(),
-                        modified: std::time::SystemTime::now(),
-                    };
-                    if let Some(key) = self.open(f, true) {
-                        // Opened under its new name; reads go to the rotated file itself.
-                        if let Some(of) = self.files.get_mut(&key) {
-                            of.rotated_at = Some(Instant::now());
-                        }
+                if !meta.is_file() {
+                    continue;
+                }
+                let id = FileId::of(&meta);
+                present.insert(id);
+                let name = dirent.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if !is_rotated_sibling(name, names)
+                    || self.by_id.contains_key(&id)
+                    || self.ignored_siblings.contains(&id)
+                {
+                    continue;
+                }
+                if skip_existing {
+                    self.ignored_siblings.insert(id);
+                    continue;
+                }
+                if let Some(r) = retired.iter().find(|r| r.1 == id) {
+                    let same = std::fs::File::open(&path)
+                        .ok()
+                        .and_then(|f| crate::tail::Fingerprint::read(&f).ok().flatten())
+                        == Some(r.2);
+                    if same && meta.len() <= r.3 {
+                        continue; // Read to its end before.
                     }
-                    break;
+                    // It grew after we closed it, or its inode now holds another file: let the
+                    // checkpoint logic of `open` decide the offset.
+                    let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+                    if d.unacknowledged_for(r.0) > 0 {
+                        continue;
+                    }
+                    d.forget(r.0);
+                    drop(d);
+                    self.resume.insert(
+                        id,
+                        CheckpointEntry {
+                            id,
+                            fingerprint: r.2.to_hex(),
+                            path: path.clone(),
+                            real_path: path.clone(),
+                            offset: r.3,
+                            done: false,
+                        },
+                    );
+                }
+                let display_path = self
+                    .resume
+                    .get(&id)
+                    .map_or_else(|| path.clone(), |e| e.path.clone());
+                tracing::info!(path = %path.display(), "reading a rotated file not read to its end yet");
+                let f = Found {
+                    path: display_path,
+                    real_path: path.clone(),
+                    id,
+                    size: meta.len(),
+                    modified: std::time::SystemTime::now(),
+                };
+                if let Some(key) = self.open(f, true)
+                    && let Some(of) = self.files.get_mut(&key)
+                {
+                    of.rotated_at = Some(Instant::now());
                 }
             }
         }
-        // Entries still unmatched name files that are gone: nothing left to read.
-        self.resume.retain(|_, e| {
-            tracing::info!(path = %e.path.display(), "file in the checkpoint no longer exists; forgetting it");
-            false
-        });
+        self.first_scan_done.get_or_insert(Instant::now());
+        // Retired files that are gone from disk (compressed, deleted, pod removed): forget them.
+        let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        for r in &retired {
+            let dir_gone =
+                r.4.parent()
+                    .is_some_and(|dir| unreadable_dirs.iter().any(|u| u == dir));
+            if dir_gone || !present.contains(&r.1) {
+                d.forget(r.0);
+            }
+        }
     }
 
     fn open(&mut self, f: Found, rotated: bool) -> Option<FileKey> {
@@ -622,8 +711,22 @@ impl Reader {
         if batch.items.is_empty() {
             return true;
         }
-        // Blocks while the sink is saturated: this is the backpressure that stops reading.
-        self.tx.blocking_send(batch).is_ok()
+        // While the sink is saturated reading stops: that is the backpressure. Discovery goes
+        // on, so new and rotated files are held open (their lines stay readable even when the
+        // kubelet compresses or deletes them) until there is room again.
+        let mut last_scan = Instant::now();
+        loop {
+            match self.tx.try_send(batch) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(b)) => batch = b,
+            }
+            if last_scan.elapsed() >= MIN_RESCAN_GAP {
+                self.rescan();
+                last_scan = Instant::now();
+            }
+            std::thread::sleep(BACKPRESSURE_PAUSE);
+        }
     }
 }
 
@@ -720,6 +823,24 @@ fn prepare_context(of: &mut OpenFile, node: &NodeFields, delivery: &Mutex<Delive
         );
         of.tracked = true;
     }
+}
+
+/// `0.log` of `0.log`, `0.log.20261124-101500` or `0.log.20261124-101500.gz`.
+fn base_name(name: &str) -> &str {
+    match name.find(".log") {
+        Some(i) => &name[..i + 4],
+        None => name,
+    }
+}
+
+/// Whether `name` is a rotated, uncompressed sibling of one of `bases` (`0.log.<suffix>`).
+fn is_rotated_sibling(name: &str, bases: &HashSet<String>) -> bool {
+    if name.ends_with(".gz") || name.ends_with(".tmp") {
+        return false;
+    }
+    bases.iter().any(|b| {
+        name.len() > b.len() + 1 && name.starts_with(b.as_str()) && name.as_bytes()[b.len()] == b'.'
+    })
 }
 
 /// The directory part of a glob pattern before its first wildcard.

@@ -50,6 +50,9 @@ pub struct CheckpointEntry {
     pub real_path: PathBuf,
     /// Every event that starts before this offset has been acknowledged.
     pub offset: u64,
+    /// Read to its end and closed (a rotated file kept in mind while it is still on disk).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
 }
 
 impl CheckpointEntry {
@@ -140,6 +143,7 @@ mod tests {
             path: "/var/log/containers/a.log".into(),
             real_path: "/var/log/pods/ns_a_uid/c/0.log".into(),
             offset,
+            done: false,
         }
     }
 

@@ -8,22 +8,28 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
 
+/// More distinct changed paths than this between two looks: treat it as an overflow (look at
+/// everything) instead of growing without bound.
+const MAX_PENDING_PATHS: usize = 65_536;
+
 pub struct Watcher {
     inner: notify::RecommendedWatcher,
-    rx: mpsc::Receiver<notify::Result<notify::Event>>,
+    shared: Arc<(Mutex<Changes>, Condvar)>,
     watched: HashSet<PathBuf>,
 }
 
-/// What a wait saw.
+/// What happened since the last look. Events are merged as they arrive, so memory is bounded
+/// by the number of distinct paths however long the reader does not look (for example while
+/// Elasticsearch is down and reading is paused).
 #[derive(Debug, Default)]
 pub struct Changes {
     /// Paths whose content changed.
-    pub paths: Vec<PathBuf>,
+    pub paths: HashSet<PathBuf>,
     /// A file was created, renamed or removed: the set of files must be scanned again. (After
     /// a kubelet rotation the new `0.log` has the old file's path, so a path alone cannot tell.)
     pub rescan: bool,
@@ -31,13 +37,51 @@ pub struct Changes {
     pub overflow: bool,
 }
 
+impl Changes {
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty() && !self.rescan && !self.overflow
+    }
+
+    fn record(&mut self, ev: notify::Result<notify::Event>) {
+        use notify::EventKind;
+        use notify::event::ModifyKind;
+        match ev {
+            Ok(ev) => {
+                if ev.need_rescan() {
+                    self.overflow = true;
+                }
+                match ev.kind {
+                    EventKind::Create(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(ModifyKind::Name(_)) => self.rescan = true,
+                    EventKind::Access(_) => {}
+                    _ if self.overflow => {}
+                    _ => {
+                        self.paths.extend(ev.paths);
+                        if self.paths.len() > MAX_PENDING_PATHS {
+                            self.paths.clear();
+                            self.overflow = true;
+                        }
+                    }
+                }
+            }
+            Err(_) => self.overflow = true,
+        }
+    }
+}
+
 impl Watcher {
     pub fn new() -> notify::Result<Watcher> {
-        let (tx, rx) = mpsc::channel();
-        let inner = notify::recommended_watcher(tx)?;
+        let shared: Arc<(Mutex<Changes>, Condvar)> = Arc::default();
+        let handler = shared.clone();
+        let inner = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            let (lock, ready) = &*handler;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).record(ev);
+            ready.notify_one();
+        })?;
         Ok(Watcher {
             inner,
-            rx,
+            shared,
             watched: HashSet::new(),
         })
     }
@@ -67,39 +111,61 @@ impl Watcher {
         }
     }
 
-    /// Waits up to `timeout` for the first notification, then drains what is queued.
+    /// Waits up to `timeout` for something to happen, then takes everything that did into
+    /// `changes` (which the caller has emptied).
     pub fn wait(&self, timeout: Duration, changes: &mut Changes) {
-        let first = match self.rx.recv_timeout(timeout) {
-            Ok(ev) => ev,
-            Err(mpsc::RecvTimeoutError::Timeout) => return,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                changes.overflow = true;
-                return;
-            }
-        };
-        Self::record(first, changes);
-        while let Ok(ev) = self.rx.try_recv() {
-            Self::record(ev, changes);
+        let (lock, ready) = &*self.shared;
+        let mut pending = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_empty() && !timeout.is_zero() {
+            pending = ready
+                .wait_timeout(pending, timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
+        std::mem::swap(&mut *pending, changes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modify(path: &str) -> notify::Result<notify::Event> {
+        Ok(
+            notify::Event::new(notify::EventKind::Modify(notify::event::ModifyKind::Data(
+                notify::event::DataChange::Any,
+            )))
+            .add_path(path.into()),
+        )
     }
 
-    fn record(ev: notify::Result<notify::Event>, changes: &mut Changes) {
-        match ev {
-            Ok(ev) => {
-                use notify::EventKind;
-                use notify::event::ModifyKind;
-                if ev.need_rescan() {
-                    changes.overflow = true;
-                }
-                match ev.kind {
-                    EventKind::Create(_)
-                    | EventKind::Remove(_)
-                    | EventKind::Modify(ModifyKind::Name(_)) => changes.rescan = true,
-                    EventKind::Access(_) => {}
-                    _ => changes.paths.extend(ev.paths),
-                }
-            }
-            Err(_) => changes.overflow = true,
+    #[test]
+    fn repeated_events_for_one_path_take_no_more_memory() {
+        let mut c = Changes::default();
+        for _ in 0..100_000 {
+            c.record(modify("/var/log/pods/a/c/0.log"));
         }
+        assert_eq!(c.paths.len(), 1);
+        assert!(!c.rescan && !c.overflow);
+    }
+
+    #[test]
+    fn too_many_distinct_paths_degrade_to_an_overflow() {
+        let mut c = Changes::default();
+        for i in 0..=MAX_PENDING_PATHS {
+            c.record(modify(&format!("/p/{i}")));
+        }
+        assert!(c.overflow);
+        assert!(c.paths.is_empty());
+    }
+
+    #[test]
+    fn creation_asks_for_a_rescan() {
+        let mut c = Changes::default();
+        c.record(Ok(notify::Event::new(notify::EventKind::Create(
+            notify::event::CreateKind::File,
+        ))
+        .add_path("/x".into())));
+        assert!(c.rescan && c.paths.is_empty());
     }
 }

@@ -3,6 +3,8 @@
 //! `SLUICE_ES_URL` (started by `scripts/test`).
 #![allow(dead_code)]
 
+pub mod writer;
+
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -39,8 +41,13 @@ pub struct Es {
 
 impl Es {
     pub fn new() -> Es {
+        Es::at(&es_url())
+    }
+
+    /// A client for another server than `SLUICE_ES_URL`.
+    pub fn at(url: &str) -> Es {
         Es {
-            url: es_url(),
+            url: url.trim_end_matches('/').to_string(),
             client: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -121,31 +128,44 @@ impl Es {
         }
     }
 
-    /// Every document's `_source` in `pattern`, with its `_id` under `"_id"`.
+    /// Every document's `_source` in `pattern`, with its `_id` under `"_id"`. Uses a scroll: a
+    /// consistent snapshot, where paging with `search_after` on `_doc` may skip or repeat
+    /// documents while segments merge.
     pub fn all_docs(&self, pattern: &str) -> Vec<Value> {
         let _ = self
             .client
             .post(format!("{}/{pattern}/_refresh", self.url))
             .send();
         let mut out = Vec::new();
-        let mut after: Option<Value> = None;
+        let mut page = self.post(
+            &format!("{pattern}/_search?scroll=2m"),
+            &serde_json::json!({"size": 5000, "sort": ["_doc"]}),
+        );
         loop {
-            let mut q = serde_json::json!({"size": 5000, "sort": [{"_doc": "asc"}], "query": {"match_all": {}}});
-            if let Some(a) = &after {
-                q["search_after"] = a.clone();
-            }
-            let v = self.post(&format!("{pattern}/_search"), &q);
-            let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
+            let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
             if hits.is_empty() {
-                return out;
+                break;
             }
-            after = Some(hits.last().unwrap()["sort"].clone());
             for h in hits {
                 let mut src = h["_source"].clone();
                 src["_id"] = h["_id"].clone();
                 out.push(src);
             }
+            let id = page["_scroll_id"].as_str().unwrap().to_string();
+            page = self.post(
+                "_search/scroll",
+                &serde_json::json!({"scroll": "2m", "scroll_id": id}),
+            );
         }
+        if let Some(id) = page["_scroll_id"].as_str() {
+            let _ = self
+                .client
+                .delete(format!("{}/_search/scroll", self.url))
+                .header("content-type", "application/json")
+                .body(serde_json::json!({"scroll_id": id}).to_string())
+                .send();
+        }
+        out
     }
 }
 
@@ -222,6 +242,11 @@ impl Node {
 
     /// A config for this node shipping to `index` (a pattern like `t-x-%Y.%m.%d`).
     pub fn config(&self, index: &str, extra: &str) -> PathBuf {
+        self.config_for(&es_url(), index, extra)
+    }
+
+    /// Like [`Node::config`], for another Elasticsearch than `SLUICE_ES_URL`.
+    pub fn config_for(&self, es: &str, index: &str, extra: &str) -> PathBuf {
         let text = format!(
             concat!(
                 "node_name: test-node\n",
@@ -237,7 +262,7 @@ impl Node {
             ),
             state = self.state_dir().display(),
             root = self.root().display(),
-            es = es_url(),
+            es = es,
             index = index,
             extra = extra,
         );
@@ -376,6 +401,11 @@ impl Agent {
         let _ = child.wait();
     }
 
+    /// Resident set size now (VmRSS), in bytes.
+    pub fn rss(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:") * 1024
+    }
+
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -388,6 +418,31 @@ impl Drop for Agent {
             let _ = c.wait();
         }
     }
+}
+
+fn proc_status_kib(pid: i32, key: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs a repository script (`scripts/...`) and returns the last line of its stdout.
+pub fn script(args: &[&str]) -> String {
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(args[0]))
+        .args(&args[1..])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(out.status.success(), "{args:?} failed with {}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 /// Counts documents by their `message`, to find losses and duplicates.
