@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 use support::writer::{self, Writer, WriterConfig};
 use support::{Agent, Es, Node, script, unique};
 
+/// These tests each load the machine (a writer at thousands of lines a second, an agent, an
+/// Elasticsearch): on two cores they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Waits until every written line is stored, then checks each (pod, seq) is there exactly once.
 fn assert_exactly_once(es: &Es, pattern: &str, written: &[u64], agent: &Agent) {
     let total: u64 = written.iter().sum();
@@ -74,6 +82,7 @@ impl Rng {
 
 #[test]
 fn crash_loop_twenty_sigkills_under_rotation_loses_and_duplicates_nothing() {
+    let _serial = serial();
     let es = Es::new();
     let node = Node::new();
     let index = unique("crash");
@@ -111,6 +120,7 @@ fn crash_loop_twenty_sigkills_under_rotation_loses_and_duplicates_nothing() {
 
 #[test]
 fn fast_rotation_every_second_under_a_high_write_rate_loses_nothing() {
+    let _serial = serial();
     let es = Es::new();
     let node = Node::new();
     let index = unique("fastrot");
@@ -138,6 +148,7 @@ fn fast_rotation_every_second_under_a_high_write_rate_loses_nothing() {
 
 #[test]
 fn elasticsearch_down_for_a_minute_loses_nothing_and_memory_stays_flat() {
+    let _serial = serial();
     // Its own Elasticsearch, since this test stops it.
     let url = script(&[
         "scripts/elasticsearch",
