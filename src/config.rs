@@ -101,6 +101,8 @@ struct RawConfig {
     elasticsearch: RawElasticsearch,
     #[serde(default)]
     telemetry: RawTelemetry,
+    #[serde(default)]
+    kubernetes: crate::kubernetes::config::RawKubernetes,
     #[serde(default = "default_shutdown_timeout")]
     shutdown_timeout: HumanDuration,
     #[serde(default = "default_checkpoint_interval")]
@@ -459,6 +461,7 @@ pub struct Config {
     pub elasticsearch: ElasticsearchConfig,
     /// Address of the `/metrics` and `/healthz` endpoint; `None` switches it off.
     pub telemetry_listen: Option<SocketAddr>,
+    pub kubernetes: crate::kubernetes::config::KubernetesConfig,
     pub shutdown_timeout: Duration,
     pub checkpoint_interval: Duration,
 }
@@ -844,6 +847,7 @@ impl Config {
             })?),
         };
         nonzero_duration("checkpoint_interval", raw.checkpoint_interval.0)?;
+        let kubernetes = crate::kubernetes::config::validate(raw.kubernetes, env)?;
 
         Ok(Config {
             node_name,
@@ -886,6 +890,7 @@ impl Config {
                 delete_after,
             },
             telemetry_listen,
+            kubernetes,
             shutdown_timeout: raw.shutdown_timeout.0,
             checkpoint_interval: raw.checkpoint_interval.0,
         })

@@ -45,6 +45,10 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    // reqwest and kube both use rustls, and the workspace build enables both the ring and the
+    // aws-lc-rs providers, so rustls cannot pick one by itself: kube's client would panic.
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match real_main(cli) {

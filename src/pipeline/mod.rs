@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{Config, SetupMode};
 use crate::delivery::Delivery;
+use crate::kubernetes::{self, store::Store};
 use crate::sink::elasticsearch::bootstrap;
 use crate::sink::elasticsearch::service::Service;
 use crate::sink::elasticsearch::sink::Sink;
@@ -124,8 +125,11 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(1);
     let mut sink_task = tokio::spawn(sink.run(rx));
 
+    let (stop_kube, kube_stopped) = watch::channel(false);
+    let (kube_store, kube_tasks) = start_kubernetes(&cfg, &metrics, kube_stopped).await;
+
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = reader::Reader::new(
+    let mut reader = reader::Reader::new(
         cfg.clone(),
         checkpoint.map(|c| c.files),
         delivery.clone(),
@@ -134,6 +138,9 @@ pub async fn run(
         stop.clone(),
     )
     .map_err(|e| PipelineError::Multiline(e.to_string()))?;
+    if let Some(store) = kube_store {
+        reader = reader.with_kubernetes(store, cfg.kubernetes.metadata_wait);
+    }
     let reader_thread = std::thread::Builder::new()
         .name("sluice-reader".into())
         .spawn(move || reader.run())
@@ -178,6 +185,16 @@ pub async fn run(
             let _ = sink_task.await;
         }
     }
+    // The watches outlive the reader so its last lines were still enriched.
+    let _ = stop_kube.send(true);
+    for t in kube_tasks {
+        if tokio::time::timeout(Duration::from_secs(2), t)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a Kubernetes watch did not stop in time");
+        }
+    }
     checkpointer.abort();
     if let Some(t) = setup_task {
         t.abort();
@@ -196,6 +213,43 @@ pub async fn run(
         events_delivered: metrics.events_delivered.get(),
         unacknowledged_batches,
     })
+}
+
+/// Starts the pod and namespace watches when Kubernetes metadata is configured. A client that
+/// cannot be built (bad kubeconfig) is logged and the agent ships with path metadata: metadata
+/// never holds shipping.
+async fn start_kubernetes(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    stopped: watch::Receiver<bool>,
+) -> (Option<Arc<Store>>, Vec<tokio::task::JoinHandle<()>>) {
+    let Some(source) = &cfg.kubernetes.source else {
+        return (None, Vec::new());
+    };
+    let client = match kubernetes::watch::client(source).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the Kubernetes client; shipping with path metadata only");
+            return (None, Vec::new());
+        }
+    };
+    let store = Store::new();
+    tracing::info!(node = %cfg.node_name, "watching this node's pods and all namespaces");
+    let pods = tokio::spawn(kubernetes::watch::watch_pods(
+        client.clone(),
+        cfg.node_name.clone(),
+        cfg.kubernetes.clone(),
+        store.clone(),
+        metrics.clone(),
+        stopped.clone(),
+    ));
+    let namespaces = tokio::spawn(kubernetes::watch::watch_namespaces(
+        client,
+        store.clone(),
+        metrics.clone(),
+        stopped,
+    ));
+    (Some(store), vec![pods, namespaces])
 }
 
 async fn write_checkpoint(

@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, FormatChoice, ReadFrom};
 use crate::delivery::{Delivery, FileKey};
-use crate::kubernetes;
+use crate::kubernetes::{self, PodRef, store::Store};
 use crate::parse::assemble::{Assembler, AssemblerConfig};
 use crate::parse::{self, Format, multiline};
 use crate::sink::elasticsearch::Batch;
-use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields};
+use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields, PodFields};
 use crate::tail::discover::{self, Found};
 use crate::tail::watch::{Changes, Watcher};
 use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
@@ -56,6 +56,11 @@ struct OpenFile {
     at_eof_since: Option<Instant>,
     /// Offset to resume from, from the checkpoint.
     resume: u64,
+    opened_at: Instant,
+    /// What the path tells about the file's pod.
+    pod: Option<PodRef>,
+    /// The store version of the pod metadata rendered into `ctx`; `None`: path metadata only.
+    meta_version: Option<u64>,
 }
 
 impl OpenFile {
@@ -95,6 +100,17 @@ pub struct Reader {
     watcher: Option<Watcher>,
     watch_roots: Vec<PathBuf>,
     stop: Arc<AtomicBool>,
+    kube: Option<Kube>,
+}
+
+/// The Kubernetes metadata cache and how long a new file waits for its pod to appear in it.
+struct Kube {
+    store: Arc<Store>,
+    wait: Duration,
+    /// The store generation last looked at.
+    seen: u64,
+    /// Files not read yet because their pod's metadata has not arrived (bounded by `wait`).
+    waiting: HashSet<FileKey>,
 }
 
 impl Reader {
@@ -162,7 +178,20 @@ impl Reader {
             watcher,
             watch_roots,
             stop,
+            kube: None,
         })
+    }
+
+    /// Enriches events from the watched metadata in `store`. Without it, events carry what
+    /// the log path tells.
+    pub fn with_kubernetes(mut self, store: Arc<Store>, wait: Duration) -> Reader {
+        self.kube = Some(Kube {
+            store,
+            wait,
+            seen: 0,
+            waiting: HashSet::new(),
+        });
+        self
     }
 
     /// Runs until the stop flag is set (or the sink is gone), then seals what is complete.
@@ -179,6 +208,7 @@ impl Reader {
         let mut rescan_requested = false;
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            self.refresh_metadata(&mut dirty);
             rescan_requested |= std::mem::take(&mut self.rescan_wanted);
             let since_scan = now.duration_since(last_scan);
             if (rescan_requested && since_scan >= MIN_RESCAN_GAP)
@@ -488,6 +518,7 @@ impl Reader {
             None => 0,
         };
         tailed.start_at(resume);
+        let pod = kubernetes::path::pod_ref(&tailed.path, &tailed.real_path);
         let key = self.next_key;
         self.next_key += 1;
         self.by_id.insert(f.id, key);
@@ -510,6 +541,9 @@ impl Reader {
                 rotated_at: None,
                 at_eof_since: None,
                 resume,
+                opened_at: Instant::now(),
+                pod,
+                meta_version: None,
             },
         );
         self.metrics.files_open.set(self.files.len() as i64);
@@ -527,6 +561,7 @@ impl Reader {
             cfg,
             node,
             delivery,
+            kube,
             ..
         } = self;
         let Some(of) = files.get_mut(&key) else {
@@ -535,7 +570,12 @@ impl Reader {
         let now = Instant::now();
         if of.ctx.is_none() {
             match of.tailed.refresh_fingerprint() {
-                Ok(true) => prepare_context(of, node, delivery),
+                Ok(true) => {
+                    if !prepare_context(of, node, delivery, kube.as_mut(), now) {
+                        // Waiting for the pod's metadata; `refresh_metadata` brings it back.
+                        return false;
+                    }
+                }
                 // No complete first line yet: nothing to read.
                 Ok(false) => return false,
                 Err(e) => {
@@ -695,6 +735,9 @@ impl Reader {
             }
         }
         for key in closing {
+            if let Some(k) = &mut self.kube {
+                k.waiting.remove(&key);
+            }
             if let Some(of) = self.files.remove(&key) {
                 self.by_id.remove(&of.tailed.id);
                 self.by_real_path.remove(&of.tailed.real_path);
@@ -758,6 +801,13 @@ impl EmitCtx<'_> {
     }
 
     fn push(&mut self, ctx: &FileContext, ev: encode::Event<'_>) {
+        if ctx.skip {
+            self.metrics.events_excluded.inc();
+            return;
+        }
+        if ctx.partial {
+            self.metrics.events_without_metadata.inc();
+        }
         let item = self.encoder.encode(&mut self.batch.body, ctx, &ev);
         self.batch.items.push(item);
         self.batch.opened.get_or_insert(self.now);
@@ -806,12 +856,34 @@ fn handle_line(
     }
 }
 
-fn prepare_context(of: &mut OpenFile, node: &NodeFields, delivery: &Mutex<Delivery>) {
+/// Renders the file's context once its fingerprint is known. With Kubernetes on, a file whose
+/// pod is not in the store yet waits (returns false) until the metadata arrives or `wait`
+/// expires; then it ships with what the path tells. Never blocks.
+fn prepare_context(
+    of: &mut OpenFile,
+    node: &NodeFields,
+    delivery: &Mutex<Delivery>,
+    kube: Option<&mut Kube>,
+    now: Instant,
+) -> bool {
     let Some(fp) = of.tailed.fingerprint else {
-        return;
+        return false;
     };
-    let pod = kubernetes::path::pod_ref(&of.tailed.path, &of.tailed.real_path);
-    of.ctx = Some(FileContext::new(fp, &of.tailed.path, pod.as_ref(), node));
+    let found = match (&kube, &of.pod) {
+        (Some(k), Some(p)) => k
+            .store
+            .find(p.pod_uid.as_deref(), &p.namespace, &p.pod_name),
+        _ => None,
+    };
+    let wanted = kube.is_some() && of.pod.is_some();
+    if let Some(k) = kube {
+        if found.is_none() && wanted && now.duration_since(of.opened_at) < k.wait {
+            k.waiting.insert(of.key);
+            return false;
+        }
+        k.waiting.remove(&of.key);
+    }
+    of.ctx = Some(render(of, fp, found.as_ref(), node, wanted));
     if !of.tracked {
         delivery.lock().unwrap_or_else(|p| p.into_inner()).track(
             of.key,
@@ -822,6 +894,65 @@ fn prepare_context(of: &mut OpenFile, node: &NodeFields, delivery: &Mutex<Delive
             of.resume,
         );
         of.tracked = true;
+    }
+    true
+}
+
+fn render(
+    of: &mut OpenFile,
+    fp: crate::tail::Fingerprint,
+    found: Option<&kubernetes::store::Found>,
+    node: &NodeFields,
+    wanted: bool,
+) -> FileContext {
+    let api = found.map(|f| PodFields {
+        pod: &f.pod,
+        namespace_labels: &f.namespace_labels,
+    });
+    let mut ctx = FileContext::new(fp, &of.tailed.path, of.pod.as_ref(), api, node);
+    ctx.partial = wanted && found.is_none();
+    if let (Some(f), Some(p)) = (found, &of.pod) {
+        ctx.skip = f.pod.excludes(&p.container_name);
+        ctx.json = f
+            .pod
+            .parser_for(&p.container_name)
+            .map(|parser| parser == kubernetes::meta::Parser::Json);
+    }
+    of.meta_version = found.map(|f| f.version);
+    ctx
+}
+
+impl Reader {
+    /// Once per loop: files waiting for metadata get another look, and when the store changed,
+    /// files whose pod's metadata changed are re-rendered (only those).
+    fn refresh_metadata(&mut self, dirty: &mut HashSet<FileKey>) {
+        let Some(k) = &mut self.kube else {
+            return;
+        };
+        dirty.extend(k.waiting.iter().copied());
+        let generation = k.store.generation();
+        if generation == k.seen {
+            return;
+        }
+        k.seen = generation;
+        for of in self.files.values_mut() {
+            let (Some(ctx), Some(p)) = (&of.ctx, &of.pod) else {
+                continue;
+            };
+            let Some(found) = k
+                .store
+                .find(p.pod_uid.as_deref(), &p.namespace, &p.pod_name)
+            else {
+                // Not (or no longer) known: keep what was rendered.
+                continue;
+            };
+            if of.meta_version == Some(found.version) {
+                continue;
+            }
+            let fp = ctx.fingerprint;
+            let ctx = render(of, fp, Some(&found), &self.node, true);
+            of.ctx = Some(ctx);
+        }
     }
 }
 

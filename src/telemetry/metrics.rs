@@ -13,6 +13,11 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Resource {
+    pub resource: &'static str,
+}
+
 /// Every metric the agent exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -34,6 +39,14 @@ pub struct Metrics {
     pub checkpoint_errors: Counter,
     pub rotated_files_dropped: Counter,
     pub rotated_bytes_dropped: Counter,
+    /// Kubernetes watching is on but the event went out with path metadata only.
+    pub events_without_metadata: Counter,
+    /// Dropped by a `sluice.io/exclude*` annotation.
+    pub events_excluded: Counter,
+    pub kube_watch_errors: Family<Resource, Counter>,
+    /// (Re-)lists: one at start, one after each watch that could not be resumed.
+    pub kube_watch_restarts: Family<Resource, Counter>,
+    pub kube_pods_cached: Gauge,
 }
 
 impl Metrics {
@@ -56,6 +69,11 @@ impl Metrics {
             checkpoint_errors: Counter::default(),
             rotated_files_dropped: Counter::default(),
             rotated_bytes_dropped: Counter::default(),
+            events_without_metadata: Counter::default(),
+            events_excluded: Counter::default(),
+            kube_watch_errors: Family::default(),
+            kube_watch_restarts: Family::default(),
+            kube_pods_cached: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -133,6 +151,31 @@ impl Metrics {
             "rotated_bytes_dropped",
             "Unread bytes of rotated files closed early (lost lines)",
             m.rotated_bytes_dropped.clone(),
+        );
+        registry.register(
+            "events_without_metadata",
+            "Events shipped with path metadata only although Kubernetes watching is on (pod not seen in time, API server unreachable)",
+            m.events_without_metadata.clone(),
+        );
+        registry.register(
+            "events_excluded",
+            "Events dropped by a sluice.io/exclude or sluice.io/exclude-containers pod annotation",
+            m.events_excluded.clone(),
+        );
+        registry.register(
+            "kubernetes_watch_errors",
+            "Failed Kubernetes list/watch calls by resource (each is retried with backoff)",
+            m.kube_watch_errors.clone(),
+        );
+        registry.register(
+            "kubernetes_watch_restarts",
+            "Kubernetes (re-)lists by resource: one at start, one per watch that could not be resumed",
+            m.kube_watch_restarts.clone(),
+        );
+        registry.register(
+            "kubernetes_pods_cached",
+            "Pods of this node in the metadata cache (deleted ones included during their grace period)",
+            m.kube_pods_cached.clone(),
         );
         Metrics { registry, ..m }
     }

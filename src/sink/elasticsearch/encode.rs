@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use crate::config::IndexPattern;
 use crate::kubernetes::PodRef;
+use crate::kubernetes::meta::{PodMeta, Workload};
 use crate::parse::{self, Stream};
 use crate::tail::Fingerprint;
 
@@ -33,6 +34,14 @@ pub struct FileContext {
     pub fingerprint: Fingerprint,
     /// Closes the `log` object and the document: `,"file":{…}},"kubernetes":{…},…}`.
     tail: Vec<u8>,
+    /// `sluice.io/exclude*`: events are counted and dropped (the file is still read, so its
+    /// checkpoint advances).
+    pub skip: bool,
+    /// `sluice.io/parser*`: `Some(true)` parses JSON app logs, `Some(false)` never does;
+    /// `None` follows `parse.json`.
+    pub json: Option<bool>,
+    /// Kubernetes watching is on but this file was rendered without its pod's metadata.
+    pub partial: bool,
 }
 
 /// Values that are the same for every file on this node.
@@ -42,36 +51,75 @@ pub struct NodeFields {
     pub cluster_name: Option<String>,
 }
 
+/// What the API server knows about a file's pod.
+#[derive(Debug, Clone, Copy)]
+pub struct PodFields<'a> {
+    pub pod: &'a PodMeta,
+    pub namespace_labels: &'a [(String, String)],
+}
+
 impl FileContext {
+    /// `pod` is what the path tells; `api` (when known) adds and overrides it.
     pub fn new(
         fingerprint: Fingerprint,
         path: &Path,
         pod: Option<&PodRef>,
+        api: Option<PodFields<'_>>,
         node: &NodeFields,
     ) -> FileContext {
         let mut t = Vec::with_capacity(512);
         t.extend_from_slice(b",\"file\":{\"path\":\"");
         escape_str_into(&mut t, &path.to_string_lossy());
         t.extend_from_slice(b"\"}}");
+        let mut container_id = pod.and_then(|p| p.container_id.as_deref());
+        let mut image = None;
         if let Some(pod) = pod {
+            let meta = api.map(|a| a.pod);
+            let container = meta.and_then(|m| m.container(&pod.container_name));
+            container_id = container_id.or(container.and_then(|c| c.id.as_deref()));
+            image = container.and_then(|c| c.image.as_deref());
             t.extend_from_slice(b",\"kubernetes\":{\"namespace\":\"");
             escape_str_into(&mut t, &pod.namespace);
             t.extend_from_slice(b"\",\"pod\":{\"name\":\"");
             escape_str_into(&mut t, &pod.pod_name);
-            if let Some(uid) = &pod.pod_uid {
+            if let Some(uid) = meta.map(|m| m.uid.as_str()).or(pod.pod_uid.as_deref()) {
                 t.extend_from_slice(b"\",\"uid\":\"");
                 escape_str_into(&mut t, uid);
+            }
+            if let Some(ip) = meta.and_then(|m| m.ip.as_deref()) {
+                t.extend_from_slice(b"\",\"ip\":\"");
+                escape_str_into(&mut t, ip);
             }
             t.extend_from_slice(b"\"},\"container\":{\"name\":\"");
             escape_str_into(&mut t, &pod.container_name);
             t.extend_from_slice(b"\"},\"node\":{\"name\":\"");
             escape_str_into(&mut t, &node.node_name);
-            t.extend_from_slice(b"\"}}");
-            if let Some(id) = &pod.container_id {
-                t.extend_from_slice(b",\"container\":{\"id\":\"");
+            t.push(b'"');
+            t.push(b'}');
+            if let Some(a) = api {
+                render_pairs(&mut t, "labels", &a.pod.labels);
+                render_pairs(&mut t, "annotations", &a.pod.annotations);
+                render_pairs(&mut t, "namespace_labels", a.namespace_labels);
+                render_workload(&mut t, a.pod.workload.as_ref());
+            }
+            t.push(b'}');
+        }
+        if container_id.is_some() || image.is_some() {
+            t.extend_from_slice(b",\"container\":{");
+            if let Some(id) = container_id {
+                t.extend_from_slice(b"\"id\":\"");
                 escape_str_into(&mut t, id);
+                t.push(b'"');
+            }
+            if let Some(image) = image {
+                if container_id.is_some() {
+                    t.push(b',');
+                }
+                t.extend_from_slice(b"\"image\":{\"name\":\"");
+                escape_str_into(&mut t, image);
                 t.extend_from_slice(b"\"}");
             }
+            t.push(b'}');
         }
         if let Some(cluster) = &node.cluster_name {
             t.extend_from_slice(
@@ -90,7 +138,53 @@ impl FileContext {
         FileContext {
             fingerprint,
             tail: t,
+            skip: false,
+            json: None,
+            partial: false,
         }
+    }
+}
+
+/// `,"<name>":{"k":"v",…}`; nothing when empty.
+fn render_pairs(t: &mut Vec<u8>, name: &str, pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    t.extend_from_slice(b",\"");
+    t.extend_from_slice(name.as_bytes());
+    t.extend_from_slice(b"\":{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            t.push(b',');
+        }
+        t.push(b'"');
+        escape_str_into(t, k);
+        t.extend_from_slice(b"\":\"");
+        escape_str_into(t, v);
+        t.push(b'"');
+    }
+    t.push(b'}');
+}
+
+fn render_workload(t: &mut Vec<u8>, w: Option<&Workload>) {
+    let mut one = |kind: &str, name: &str| {
+        t.extend_from_slice(b",\"");
+        t.extend_from_slice(kind.as_bytes());
+        t.extend_from_slice(b"\":{\"name\":\"");
+        escape_str_into(t, name);
+        t.extend_from_slice(b"\"}");
+    };
+    match w {
+        Some(Workload::Deployment(n)) => one("deployment", n),
+        Some(Workload::ReplicaSet(n)) => one("replicaset", n),
+        Some(Workload::StatefulSet(n)) => one("statefulset", n),
+        Some(Workload::DaemonSet(n)) => one("daemonset", n),
+        Some(Workload::Job(n)) => one("job", n),
+        Some(Workload::CronJob(c, j)) => {
+            one("cronjob", c);
+            one("job", j);
+        }
+        None => {}
     }
 }
 
@@ -176,18 +270,20 @@ impl Encoder {
         body.extend_from_slice(b"{\"@timestamp\":\"");
         body.extend_from_slice(timestamp);
         body.extend_from_slice(b"\",\"message\":\"");
-        let app = match &self.json_target {
-            Some(_) if !ev.malformed && ev.message.first() == Some(&b'{') => {
-                parse::json::parse(ev.message)
-            }
-            _ => None,
+        let json = ctx.json.unwrap_or(self.json_target.is_some());
+        let app = if json && !ev.malformed && ev.message.first() == Some(&b'{') {
+            parse::json::parse(ev.message)
+        } else {
+            None
         };
         match app.as_ref().and_then(|a| a.message.as_deref()) {
             Some(m) => escape_str_into(body, m),
             None => escape_into(body, ev.message),
         }
         body.push(b'"');
-        if let (Some(app), Some(target)) = (&app, &self.json_target) {
+        if let Some(app) = &app {
+            // A `sluice.io/parser: json` pod on a node with parse.json off uses the default name.
+            let target = self.json_target.as_deref().unwrap_or("json");
             body.extend_from_slice(b",\"");
             body.extend_from_slice(target.as_bytes());
             body.extend_from_slice(b"\":");
@@ -322,6 +418,7 @@ mod tests {
             Fingerprint(42),
             Path::new("/var/log/containers/x.log"),
             Some(&pod),
+            None,
             &node,
         )
     }
@@ -349,6 +446,67 @@ mod tests {
             truncated: false,
             malformed: false,
         }
+    }
+
+    #[test]
+    fn api_metadata_is_rendered_into_the_tail() {
+        use crate::kubernetes::meta::ContainerMeta;
+        let pod = PodRef {
+            namespace: "shop".into(),
+            pod_name: "web-1".into(),
+            pod_uid: None,
+            container_name: "app".into(),
+            container_id: None,
+        };
+        let meta = PodMeta {
+            namespace: "shop".into(),
+            name: "web-1".into(),
+            uid: "u-9".into(),
+            ip: Some("10.1.2.3".into()),
+            labels: vec![("app_kubernetes_io/name".into(), "web".into())],
+            annotations: vec![("team".into(), "a\"b".into())],
+            workload: Some(Workload::CronJob(
+                "nightly".into(),
+                "nightly-29012345".into(),
+            )),
+            containers: vec![ContainerMeta {
+                name: "app".into(),
+                image: Some("nginx:1.27".into()),
+                id: Some("cid".into()),
+            }],
+            ..PodMeta::default()
+        };
+        let ns = vec![("env".into(), "prod".into())];
+        let node = NodeFields {
+            node_name: "n".into(),
+            cluster_name: None,
+        };
+        let api = PodFields {
+            pod: &meta,
+            namespace_labels: &ns,
+        };
+        let c = FileContext::new(
+            Fingerprint(1),
+            Path::new("/p"),
+            Some(&pod),
+            Some(api),
+            &node,
+        );
+        let mut enc = Encoder::new(IndexPattern::parse("i", "logs").unwrap(), None);
+        let mut body = Vec::new();
+        let item = enc.encode(&mut body, &c, &plain(b"x"));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+        let k = &doc["kubernetes"];
+        assert_eq!(k["pod"]["uid"], "u-9");
+        assert_eq!(k["pod"]["ip"], "10.1.2.3");
+        assert_eq!(k["labels"]["app_kubernetes_io/name"], "web");
+        assert_eq!(k["annotations"]["team"], "a\"b");
+        assert_eq!(k["namespace_labels"]["env"], "prod");
+        assert_eq!(k["cronjob"]["name"], "nightly");
+        assert_eq!(k["job"]["name"], "nightly-29012345");
+        assert_eq!(doc["container"]["id"], "cid");
+        assert_eq!(doc["container"]["image"]["name"], "nginx:1.27");
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! Kubernetes metadata from a real kube-apiserver (`scripts/kube-apiserver`, one instance per
+//! scenario that stops or restarts it): the agent runs with the `sluice` service account's token
+//! and exactly the RBAC of `deploy/kubernetes/rbac.yaml`, so a missing permission fails here.
+//! Pods are created bound to the test node (no scheduler or kubelet); the test writes their log
+//! files at their real uid.
+
+#[path = "support/kube.rs"]
+mod kube;
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use kube::{Kube, add_pod_log};
+use support::{Agent, Es, Node, ts, unique};
+
+const WAIT: Duration = Duration::from_secs(120);
+/// `Node::config` names the node `test-node`.
+const NODE: &str = "test-node";
+
+fn start(node: &Node, index: &str, k: &Kube, extra: &str) -> Agent {
+    let config = node.config(index, &k.agent_config(extra));
+    Agent::start(&config)
+}
+
+fn by_message(docs: &[Value]) -> BTreeMap<String, Value> {
+    docs.iter()
+        .map(|d| {
+            (
+                d["message"].as_str().unwrap_or_default().to_string(),
+                d.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Writes a line every 500 ms until a document for it satisfies `ok` (bounded by `WAIT`);
+/// returns how many lines were written.
+fn until_enriched(
+    es: &Es,
+    index: &str,
+    log: &support::PodLog,
+    tag: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> usize {
+    let deadline = Instant::now() + WAIT;
+    let mut n = 0;
+    loop {
+        log.line(&ts(n as u64), "stdout", &format!("{tag}-{n}"));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(500));
+        let docs = es.all_docs(index);
+        if docs
+            .iter()
+            .any(|d| d["message"].as_str().is_some_and(|m| m.starts_with(tag)) && ok(d))
+        {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no enriched `{tag}` document within {WAIT:?}"
+        );
+    }
+}
+
+#[test]
+fn labels_allowed_annotations_namespace_labels_and_workloads_are_enriched() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("enrich");
+    k.namespace(&ns, json!({"team": "shop", "env.tier": "prod"}));
+    let owner = |kind: &str, name: &str| {
+        json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name,
+            "uid": "00000000-0000-4000-8000-000000000001", "controller": true}]})
+    };
+    let mut web = owner("ReplicaSet", "web-7d4b9c6f8");
+    web["labels"] = json!({"app.kubernetes.io/name": "web", "pod-template-hash": "7d4b9c6f8"});
+    web["annotations"] = json!({"team.example.com/owner": "alice", "secret.example.com/x": "no"});
+    let pods = [
+        ("web-7d4b9c6f8-x2k9p", web),
+        ("db-0", owner("StatefulSet", "db")),
+        ("agent-abcde", owner("DaemonSet", "agent")),
+        ("migrate-q7w8e", owner("Job", "migrate")),
+        ("nightly-29012345-z9x8c", owner("Job", "nightly-29012345")),
+    ];
+    let node = Node::new();
+    let index = unique("kube-enrich");
+    let agent = start(
+        &node,
+        &index,
+        &k,
+        "  annotation_allowlist: [\"team.example.com/*\"]\n",
+    );
+    for (name, md) in &pods {
+        let uid = k.pod(&ns, name, NODE, &["app"], md.clone());
+        let log = add_pod_log(&node, &ns, name, &uid, "app");
+        log.line(&ts(1), "stdout", &format!("hello from {name}"));
+    }
+    assert_eq!(es.wait_count(&index, 5, WAIT), 5);
+    let docs = by_message(&es.all_docs(&index));
+    agent.stop();
+
+    let web = &docs["hello from web-7d4b9c6f8-x2k9p"]["kubernetes"];
+    assert_eq!(web["labels"]["app_kubernetes_io/name"], "web");
+    assert_eq!(web["annotations"]["team_example_com/owner"], "alice");
+    assert!(
+        web["annotations"].get("secret_example_com/x").is_none(),
+        "{web}"
+    );
+    assert_eq!(web["namespace_labels"]["team"], "shop");
+    assert_eq!(web["namespace_labels"]["env_tier"], "prod");
+    assert_eq!(web["deployment"]["name"], "web");
+    assert!(web["pod"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+    assert_eq!(
+        docs["hello from web-7d4b9c6f8-x2k9p"]["container"]["image"]["name"],
+        "registry.example/app:1.0"
+    );
+    assert_eq!(
+        docs["hello from db-0"]["kubernetes"]["statefulset"]["name"],
+        "db"
+    );
+    assert_eq!(
+        docs["hello from agent-abcde"]["kubernetes"]["daemonset"]["name"],
+        "agent"
+    );
+    assert_eq!(
+        docs["hello from migrate-q7w8e"]["kubernetes"]["job"]["name"],
+        "migrate"
+    );
+    assert!(
+        docs["hello from migrate-q7w8e"]["kubernetes"]
+            .get("cronjob")
+            .is_none()
+    );
+    let cron = &docs["hello from nightly-29012345-z9x8c"]["kubernetes"];
+    assert_eq!(cron["cronjob"]["name"], "nightly");
+    assert_eq!(cron["job"]["name"], "nightly-29012345");
+}
+
+#[test]
+fn a_deleted_pods_late_lines_are_still_enriched() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("deleted");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-deleted");
+    let agent = start(&node, &index, &k, "");
+    // A live pod proves the agent has listed; the other is deleted before its file shows up.
+    let live_uid = k.pod(&ns, "live", NODE, &["app"], json!({"labels": {"v": "1"}}));
+    let live = add_pod_log(&node, &ns, "live", &live_uid, "app");
+    let uid = k.pod(&ns, "gone", NODE, &["app"], json!({"labels": {"v": "2"}}));
+    until_enriched(&es, &index, &live, "live", |d| {
+        d["kubernetes"]["labels"]["v"] == "1"
+    });
+    k.delete_pod(&ns, "gone");
+    std::thread::sleep(Duration::from_secs(2));
+    let gone = add_pod_log(&node, &ns, "gone", &uid, "app");
+    gone.line(&ts(5), "stdout", "last words");
+    let deadline = Instant::now() + WAIT;
+    let doc = loop {
+        if let Some(d) = by_message(&es.all_docs(&index)).remove("last words") {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deleted pod's line never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    agent.stop();
+    assert_eq!(doc["kubernetes"]["labels"]["v"], "2", "{doc}");
+}
+
+#[test]
+fn exclusion_and_parser_annotations_apply_per_pod_and_container() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("annot");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-annot");
+    let agent = start(&node, &index, &k, "");
+    let quiet = k.pod(
+        &ns,
+        "quiet",
+        NODE,
+        &["app"],
+        json!({"annotations": {"sluice.io/exclude": "true"}}),
+    );
+    let mixed = k.pod(
+        &ns,
+        "mixed",
+        NODE,
+        &["app", "sidecar", "raw"],
+        json!({"annotations": {"sluice.io/exclude-containers": "sidecar",
+                               "sluice.io/parser-raw": "text"}}),
+    );
+    let quiet_log = add_pod_log(&node, &ns, "quiet", &quiet, "app");
+    let app = add_pod_log(&node, &ns, "mixed", &mixed, "app");
+    let sidecar = add_pod_log(&node, &ns, "mixed", &mixed, "sidecar");
+    let raw = add_pod_log(&node, &ns, "mixed", &mixed, "raw");
+    for i in 0..10 {
+        quiet_log.line(&ts(i), "stdout", &format!("quiet {i}"));
+        sidecar.line(&ts(i), "stdout", &format!("sidecar {i}"));
+    }
+    app.line(&ts(20), "stdout", r#"{"msg":"parsed","user":"u1"}"#);
+    raw.line(&ts(21), "stdout", r#"{"msg":"kept raw","user":"u2"}"#);
+    assert_eq!(es.wait_count(&index, 2, WAIT), 2);
+    // Let the excluded lines, written first, have every chance to show up.
+    std::thread::sleep(Duration::from_secs(2));
+    let docs = es.all_docs(&index);
+    agent.stop();
+    assert_eq!(docs.len(), 2, "{docs:#?}");
+    let by = by_message(&docs);
+    assert_eq!(by["parsed"]["json"]["user"], "u1");
+    let raw_doc = &by[r#"{"msg":"kept raw","user":"u2"}"#];
+    assert!(raw_doc.get("json").is_none(), "{raw_doc}");
+}
+
+#[test]
+fn api_server_down_at_start_ships_path_metadata_then_enriches() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube-down");
+    let ns = unique("down");
+    k.namespace(&ns, json!({}));
+    let uid = k.pod(&ns, "p", NODE, &["app"], json!({"labels": {"app": "p"}}));
+    k.script("stop-apiserver");
+    let node = Node::new();
+    let index = unique("kube-down");
+    let agent = start(&node, &index, &k, "  metadata_wait: 1s\n");
+    let log = add_pod_log(&node, &ns, "p", &uid, "app");
+    for i in 0..5 {
+        log.line(&ts(i), "stdout", &format!("early {i}"));
+    }
+    // Shipped although the API server is unreachable, with what the path tells.
+    assert_eq!(es.wait_count(&index, 5, WAIT), 5);
+    for d in es.all_docs(&index) {
+        assert_eq!(d["kubernetes"]["pod"]["name"], "p");
+        assert_eq!(d["kubernetes"]["pod"]["uid"], uid.as_str());
+        assert!(d["kubernetes"].get("labels").is_none(), "{d}");
+    }
+    k.script("start-apiserver");
+    until_enriched(&es, &index, &log, "later", |d| {
+        d["kubernetes"]["labels"]["app"] == "p"
+    });
+    agent.stop();
+}
+
+#[test]
+fn an_api_server_restart_is_followed() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube-restart");
+    let ns = unique("restart");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-restart");
+    let agent = start(&node, &index, &k, "");
+    let a_uid = k.pod(&ns, "a", NODE, &["app"], json!({"labels": {"v": "before"}}));
+    let a = add_pod_log(&node, &ns, "a", &a_uid, "app");
+    until_enriched(&es, &index, &a, "a1", |d| {
+        d["kubernetes"]["labels"]["v"] == "before"
+    });
+    k.script("restart");
+    // A pod created and a label changed after the restart reach the agent: the watch resumed.
+    k.pod(&ns, "a", NODE, &["app"], json!({"labels": {"v": "after"}}));
+    let b_uid = k.pod(&ns, "b", NODE, &["app"], json!({"labels": {"v": "new"}}));
+    let b = add_pod_log(&node, &ns, "b", &b_uid, "app");
+    until_enriched(&es, &index, &b, "b1", |d| {
+        d["kubernetes"]["labels"]["v"] == "new"
+    });
+    until_enriched(&es, &index, &a, "a2", |d| {
+        d["kubernetes"]["labels"]["v"] == "after"
+    });
+    agent.stop();
+}
