@@ -276,3 +276,113 @@ fn an_api_server_restart_is_followed() {
     });
     agent.stop();
 }
+
+/// 110 pods (the kubelet's default maximum) on the node, and the API requests the agent makes
+/// for them over a minute, counted in the API server's audit log by the sluice user: a list and
+/// a watch per resource, never a request per pod.
+#[test]
+fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
+    let es = Es::new();
+    let audit_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kube-audit");
+    std::fs::create_dir_all(&audit_dir).unwrap();
+    let policy = audit_dir.join("policy.yaml");
+    let audit_log = audit_dir.join("audit.log");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n\
+         - level: Metadata\n  users: [\"system:serviceaccount:kube-system:sluice\"]\n\
+         - level: None\n",
+    )
+    .unwrap();
+    let args = format!(
+        "--audit-policy-file={} --audit-log-path={} --audit-log-maxsize=100",
+        policy.display(),
+        audit_log.display()
+    );
+    let env = [("SLUICE_KUBE_APISERVER_ARGS", args.as_str())];
+    let k = Kube::start_with("sluice-kube-audit", &env);
+    // The instance may have been started earlier without the audit flags: restart the API
+    // server with them (etcd and the data stay).
+    kube::run_script("stop-apiserver", "sluice-kube-audit", &env);
+    kube::run_script("start-apiserver", "sluice-kube-audit", &env);
+    let ns = unique("many");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-many");
+    let mut logs = Vec::new();
+    for i in 0..110 {
+        let name = format!("p{i}");
+        let uid = k.pod(
+            &ns,
+            &name,
+            NODE,
+            &["app"],
+            json!({"labels": {"n": i.to_string()}}),
+        );
+        logs.push(add_pod_log(&node, &ns, &name, &uid, "app"));
+    }
+    let audit_start = std::fs::metadata(&audit_log).map_or(0, |m| m.len());
+    let started = Instant::now();
+    let agent = start(&node, &index, &k, "");
+    for round in 0..3u64 {
+        for (i, log) in logs.iter().enumerate() {
+            log.line(&ts(round), "stdout", &format!("p{i} line {round}"));
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    assert_eq!(es.wait_count(&index, 330, WAIT), 330);
+    let docs = es.all_docs(&index);
+    let unenriched: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kubernetes"]["labels"]["n"].as_str().is_none())
+        .collect();
+    assert!(
+        unenriched.is_empty(),
+        "{} documents without labels: {:?}",
+        unenriched.len(),
+        unenriched.first()
+    );
+    let remaining = Duration::from_secs(60).saturating_sub(started.elapsed());
+    std::thread::sleep(remaining);
+    agent.stop();
+
+    let audit = std::fs::read(&audit_log).expect("audit log");
+    let mut requests: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for line in audit[audit_start as usize..].split(|b| *b == b'\n') {
+        let Ok(ev) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if ev["user"]["username"] != "system:serviceaccount:kube-system:sluice" {
+            continue;
+        }
+        requests.insert(
+            ev["auditID"].as_str().unwrap_or_default().to_string(),
+            (
+                ev["verb"].as_str().unwrap_or_default().to_string(),
+                ev["objectRef"]["resource"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+        );
+    }
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for (verb, resource) in requests.values() {
+        *by_kind.entry(format!("{verb} {resource}")).or_default() += 1;
+    }
+    eprintln!(
+        "API requests by the sluice user for 110 pods over {:?}: {} {:?}",
+        started.elapsed(),
+        requests.len(),
+        by_kind
+    );
+    assert!(
+        !by_kind.keys().any(|k| k.starts_with("get ")),
+        "no GET per pod: {by_kind:?}"
+    );
+    assert!(requests.len() <= 12, "{by_kind:?}");
+    assert!(
+        requests.len() >= 4,
+        "the audit log should show the lists and watches: {by_kind:?}"
+    );
+}
