@@ -25,6 +25,14 @@ fn start(node: &Node, index: &str, k: &Kube, extra: &str) -> Agent {
     Agent::start(&config)
 }
 
+/// All documents of `index`; none while the index does not exist yet.
+fn docs(es: &Es, index: &str) -> Vec<Value> {
+    if es.count(index) == 0 {
+        return Vec::new();
+    }
+    es.all_docs(index)
+}
+
 fn by_message(docs: &[Value]) -> BTreeMap<String, Value> {
     docs.iter()
         .map(|d| {
@@ -51,8 +59,7 @@ fn until_enriched(
         log.line(&ts(n as u64), "stdout", &format!("{tag}-{n}"));
         n += 1;
         std::thread::sleep(Duration::from_millis(500));
-        let docs = es.all_docs(index);
-        if docs
+        if docs(es, index)
             .iter()
             .any(|d| d["message"].as_str().is_some_and(|m| m.starts_with(tag)) && ok(d))
         {
@@ -161,7 +168,7 @@ fn a_deleted_pods_late_lines_are_still_enriched() {
     gone.line(&ts(5), "stdout", "last words");
     let deadline = Instant::now() + WAIT;
     let doc = loop {
-        if let Some(d) = by_message(&es.all_docs(&index)).remove("last words") {
+        if let Some(d) = by_message(&docs(&es, &index)).remove("last words") {
             break d;
         }
         assert!(
