@@ -393,3 +393,46 @@ fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
         "the audit log should show the lists and watches: {by_kind:?}"
     );
 }
+
+/// A file whose pod the agent has not seen yet waits for it (up to `metadata_wait`) without
+/// holding the other files, and ships enriched as soon as the pod's watch event arrives. The
+/// pod is created unscheduled (its uid is known, the node's watch does not see it) and bound to
+/// the node later, the way the scheduler does.
+#[test]
+fn a_file_waiting_for_its_pod_does_not_hold_the_others() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("wait");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-wait");
+    let agent = start(&node, &index, &k, "  metadata_wait: 30s\n");
+    let late_uid = k.pod(&ns, "late", "", &["app"], json!({"labels": {"p": "late"}}));
+    let late = add_pod_log(&node, &ns, "late", &late_uid, "app");
+    late.line(&ts(1), "stdout", "late line");
+    let known_uid = k.pod(
+        &ns,
+        "known",
+        NODE,
+        &["app"],
+        json!({"labels": {"p": "known"}}),
+    );
+    let known = add_pod_log(&node, &ns, "known", &known_uid, "app");
+    known.line(&ts(2), "stdout", "known line");
+    let t0 = Instant::now();
+    assert_eq!(es.wait_count(&index, 1, Duration::from_secs(20)), 1);
+    std::thread::sleep(Duration::from_secs(1));
+    let first = docs(&es, &index);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["message"], "known line");
+    assert_eq!(first[0]["kubernetes"]["labels"]["p"], "known");
+    k.bind(&ns, "late", NODE);
+    assert_eq!(es.wait_count(&index, 2, Duration::from_secs(25)), 2);
+    assert!(
+        t0.elapsed() < Duration::from_secs(28),
+        "the late file went out by the wait's expiry, not by the pod's arrival"
+    );
+    let by = by_message(&docs(&es, &index));
+    agent.stop();
+    assert_eq!(by["late line"]["kubernetes"]["labels"]["p"], "late");
+}

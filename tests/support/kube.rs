@@ -151,7 +151,7 @@ impl Kube {
         );
     }
 
-    /// Creates (applies) a pod bound to `node`; returns its uid. `metadata` is merged into the
+    /// Creates (applies) a pod bound to `node` (unscheduled when empty); returns its uid. `metadata` is merged into the
     /// pod's metadata (labels, annotations, ownerReferences).
     pub fn pod(
         &self,
@@ -171,13 +171,33 @@ impl Kube {
             .iter()
             .map(|c| json!({"name": c, "image": format!("registry.example/{c}:1.0")}))
             .collect();
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": md,
-            "spec": {"nodeName": node, "containers": containers}});
+        let mut spec = json!({"containers": containers});
+        if !node.is_empty() {
+            spec["nodeName"] = json!(node);
+        }
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec});
         let created = self.apply(&format!("/api/v1/namespaces/{namespace}/pods/{name}"), &pod);
         created["metadata"]["uid"]
             .as_str()
             .expect("created pod has a uid")
             .to_string()
+    }
+
+    /// Binds an unscheduled pod to a node (what the scheduler does).
+    pub fn bind(&self, namespace: &str, name: &str, node: &str) {
+        let binding = json!({"apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+        let r = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/v1/namespaces/{namespace}/pods/{name}/binding"),
+            )
+            .header("Content-Type", "application/json")
+            .body(binding.to_string())
+            .send()
+            .expect("binding request");
+        assert!(r.status().is_success(), "bind pod: {}", r.status());
     }
 
     /// Deletes a pod at once (no kubelet would confirm a graceful delete).
