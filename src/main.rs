@@ -79,6 +79,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("  elasticsearch: {}", endpoints.join(", "));
             println!("  index: {}", config.elasticsearch.index.as_str());
             println!("  state: {}", config.state_dir.display());
+            let kube = match &config.kubernetes.source {
+                None => "off (path metadata only)".to_string(),
+                Some(source) => format!("{source:?}"),
+            };
+            println!("  kubernetes: {kube}");
             Ok(())
         }
         Command::Run => run(config),
