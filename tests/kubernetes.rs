@@ -108,6 +108,7 @@ fn labels_allowed_annotations_namespace_labels_and_workloads_are_enriched() {
     assert_eq!(es.wait_count(&index, 5, WAIT), 5);
     let docs = by_message(&es.all_docs(&index));
     agent.stop();
+    k.delete_pods(&ns);
 
     let web = &docs["hello from web-7d4b9c6f8-x2k9p"]["kubernetes"];
     assert_eq!(web["labels"]["app_kubernetes_io/name"], "web");
@@ -178,6 +179,7 @@ fn a_deleted_pods_late_lines_are_still_enriched() {
         std::thread::sleep(Duration::from_millis(300));
     };
     agent.stop();
+    k.delete_pods(&ns);
     assert_eq!(doc["kubernetes"]["labels"]["v"], "2", "{doc}");
 }
 
@@ -220,6 +222,7 @@ fn exclusion_and_parser_annotations_apply_per_pod_and_container() {
     std::thread::sleep(Duration::from_secs(2));
     let docs = es.all_docs(&index);
     agent.stop();
+    k.delete_pods(&ns);
     assert_eq!(docs.len(), 2, "{docs:#?}");
     let by = by_message(&docs);
     assert_eq!(by["parsed"]["json"]["user"], "u1");
@@ -254,6 +257,7 @@ fn api_server_down_at_start_ships_path_metadata_then_enriches() {
         d["kubernetes"]["labels"]["app"] == "p"
     });
     agent.stop();
+    k.delete_pods(&ns);
 }
 
 #[test]
@@ -282,6 +286,7 @@ fn an_api_server_restart_is_followed() {
         d["kubernetes"]["labels"]["v"] == "after"
     });
     agent.stop();
+    k.delete_pods(&ns);
 }
 
 /// 110 pods (the kubelet's default maximum) on the node, and the API requests the agent makes
@@ -352,6 +357,7 @@ fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
     let remaining = Duration::from_secs(60).saturating_sub(started.elapsed());
     std::thread::sleep(remaining);
     agent.stop();
+    k.delete_pods(&ns);
 
     let audit = std::fs::read(&audit_log).expect("audit log");
     let mut requests: BTreeMap<String, (String, String)> = BTreeMap::new();
@@ -434,5 +440,6 @@ fn a_file_waiting_for_its_pod_does_not_hold_the_others() {
     );
     let by = by_message(&docs(&es, &index));
     agent.stop();
+    k.delete_pods(&ns);
     assert_eq!(by["late line"]["kubernetes"]["labels"]["p"], "late");
 }

@@ -183,6 +183,18 @@ impl Kube {
             .to_string()
     }
 
+    /// Deletes a test namespace's pods (best effort), so the shared instance does not
+    /// accumulate pods bound to the test node across runs. The namespace itself stays
+    /// Terminating forever without a namespace controller, so it is left alone.
+    pub fn delete_pods(&self, namespace: &str) {
+        let _ = self
+            .admin(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/namespaces/{namespace}/pods?gracePeriodSeconds=0"),
+            )
+            .send();
+    }
+
     /// Binds an unscheduled pod to a node (what the scheduler does).
     pub fn bind(&self, namespace: &str, name: &str, node: &str) {
         let binding = json!({"apiVersion": "v1", "kind": "Binding",
