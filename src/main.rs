@@ -24,6 +24,10 @@ struct Cli {
     /// Log output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SLUICE_LOG_FORMAT", global = true)]
     log_format: LogFormat,
+    /// Threads of the async runtime (bulk requests, gzip, acknowledgements). The file reader has
+    /// its own thread besides these.
+    #[arg(long, default_value_t = 2, env = "SLUICE_WORKER_THREADS", global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    worker_threads: u16,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -86,14 +90,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("  kubernetes: {kube}");
             Ok(())
         }
-        Command::Run => run(config),
+        Command::Run => run(config, usize::from(cli.worker_threads)),
         Command::Setup => setup(config),
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(worker_threads)
         .thread_name("sluice-io")
         .enable_all()
         .build()

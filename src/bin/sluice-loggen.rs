@@ -24,6 +24,10 @@ struct Args {
     /// Events per pod (a partial-line event or a stack trace counts once).
     #[arg(long, default_value_t = 500)]
     events_per_pod: usize,
+    /// Total size to write instead of a number of events: each pod gets an equal share and
+    /// stops at the first event that reaches it.
+    #[arg(long, value_parser = parse_size)]
+    bytes: Option<u64>,
     #[arg(long, value_enum, default_value_t = FormatArg::Mixed)]
     format: FormatArg,
     /// Percentages of the mix (the rest is plain lines).
@@ -185,7 +189,17 @@ fn main() -> std::io::Result<()> {
             stats_lines: 0,
             bytes: 0,
         };
-        for _ in 0..args.events_per_pod {
+        let per_pod = args.bytes.map(|b| b / args.pods.max(1) as u64);
+        let mut written = 0usize;
+        loop {
+            let done = match per_pod {
+                Some(target) => out.bytes >= target,
+                None => written >= args.events_per_pod,
+            };
+            if done {
+                break;
+            }
+            written += 1;
             clock += 1 + rng.below(5);
             let ts = timestamp(clock);
             let roll = rng.below(100) as u32;
@@ -296,6 +310,22 @@ fn sentence(rng: &mut Rng, len: usize) -> String {
         s.push_str(rng.pick(WORDS));
     }
     s
+}
+
+/// `1GiB`, `256MiB`, `4096`: binary units only, like the agent's configuration.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not a size"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}` (B, KiB, MiB, GiB)")),
+    };
+    Ok(n * mult)
 }
 
 fn relative_or_absolute(p: &Path) -> PathBuf {

@@ -1,0 +1,502 @@
+//! `sluice-bench`: the end-to-end throughput benchmark.
+//!
+//! Writes (or reuses) a deterministic kubelet-style log tree with `sluice-loggen`, starts a bulk
+//! endpoint that only counts documents (or points at a real Elasticsearch), runs the release
+//! `sluice` binary from the same directory against it until every event has arrived, and reports
+//! MiB/s, events/s, CPU-seconds per GiB (user + system of the agent, from `/proc/PID/stat`) and
+//! peak RSS (`VmHWM`). Each run starts with an empty state directory, so the agent catches up on
+//! the whole tree from its head, as after a node restart with a backlog.
+//!
+//! Not a test: speed is checked here, never in CI. See BENCHMARKS.md for the method.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Parser, Clone)]
+#[command(about = "Measure sluice catching up on a container log backlog")]
+struct Args {
+    /// Number of log files (one container per pod).
+    #[arg(long, default_value_t = 40)]
+    files: usize,
+    /// Total size of the tree, e.g. 1GiB, 256MiB.
+    #[arg(long, default_value = "1GiB")]
+    bytes: String,
+    /// Typical plain line length.
+    #[arg(long, default_value_t = 120)]
+    line_bytes: usize,
+    /// cri, docker or mixed (even pods CRI, odd pods docker).
+    #[arg(long, default_value = "cri")]
+    format: String,
+    #[arg(long, default_value_t = 30)]
+    json_percent: u32,
+    #[arg(long, default_value_t = 5)]
+    partial_percent: u32,
+    #[arg(long, default_value_t = 3)]
+    trace_percent: u32,
+    /// Gzip the bulk requests.
+    #[arg(long)]
+    gzip: bool,
+    /// The agent's async runtime threads (`--worker-threads`).
+    #[arg(long, default_value_t = 2)]
+    worker_threads: u16,
+    /// Repetitions; the best and the median are reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Where generated trees are kept (one per parameter set, reused).
+    #[arg(long, default_value = "/tmp/sluice-bench")]
+    work_dir: PathBuf,
+    /// Ship to this Elasticsearch instead of the counting endpoint (and report its CPU too).
+    #[arg(long)]
+    es: Option<String>,
+    /// Append one JSON line per configuration (best and median) to this file.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// A label stored with the results (e.g. the git revision).
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Give up on a run after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Run {
+    secs: f64,
+    cpu_secs: f64,
+    peak_rss_kib: u64,
+    mib_per_s: f64,
+    events_per_s: f64,
+    cpu_per_gib: f64,
+    es_cpu_per_gib: Option<f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct TreeStats {
+    files: usize,
+    events: u64,
+    bytes: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("executable has no directory")?
+        .to_path_buf();
+    let (root, stats) = tree(&args, &bin_dir)?;
+    eprintln!(
+        "tree: {} files, {} events, {:.1} MiB at {}",
+        stats.files,
+        stats.events,
+        mib(stats.bytes),
+        root.display()
+    );
+    warm_page_cache(&root)?;
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        let r = run_once(&args, &bin_dir, &root, &stats, i)?;
+        eprintln!(
+            "run {}/{}: {:.2} s, {:.1} MiB/s, {:.0} events/s, {:.2} CPU-s/GiB, peak RSS {:.1} MiB{}",
+            i + 1,
+            args.runs,
+            r.secs,
+            r.mib_per_s,
+            r.events_per_s,
+            r.cpu_per_gib,
+            r.peak_rss_kib as f64 / 1024.0,
+            r.es_cpu_per_gib
+                .map(|c| format!(", Elasticsearch {c:.1} CPU-s/GiB"))
+                .unwrap_or_default()
+        );
+        runs.push(r);
+    }
+    let best = |f: fn(&Run) -> f64, lower: bool| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let b = if lower { v[0] } else { v[v.len() - 1] };
+        (b, v[v.len() / 2])
+    };
+    let (cpu_b, cpu_m) = best(|r| r.cpu_per_gib, true);
+    let (mibs_b, mibs_m) = best(|r| r.mib_per_s, false);
+    let (eps_b, eps_m) = best(|r| r.events_per_s, false);
+    let (rss_b, rss_m) = best(|r| r.peak_rss_kib as f64 / 1024.0, true);
+    println!(
+        "files={} bytes={} line={} format={} gzip={} workers={} sink={} | CPU-s/GiB best {:.2} median {:.2} | MiB/s best {:.1} median {:.1} | events/s best {:.0} median {:.0} | peak RSS MiB best {:.1} median {:.1}",
+        stats.files,
+        args.bytes,
+        args.line_bytes,
+        args.format,
+        args.gzip,
+        args.worker_threads,
+        if args.es.is_some() {
+            "elasticsearch"
+        } else {
+            "counting"
+        },
+        cpu_b,
+        cpu_m,
+        mibs_b,
+        mibs_m,
+        eps_b,
+        eps_m,
+        rss_b,
+        rss_m
+    );
+    if let Some(path) = &args.results {
+        let line = serde_json::json!({
+            "label": args.label, "files": stats.files, "bytes": stats.bytes,
+            "events": stats.events, "line_bytes": args.line_bytes, "format": args.format,
+            "gzip": args.gzip, "workers": args.worker_threads,
+            "sink": if args.es.is_some() { "elasticsearch" } else { "counting" },
+            "cpu_per_gib": {"best": cpu_b, "median": cpu_m},
+            "mib_per_s": {"best": mibs_b, "median": mibs_m},
+            "events_per_s": {"best": eps_b, "median": eps_m},
+            "peak_rss_mib": {"best": rss_b, "median": rss_m},
+            "runs": runs,
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+/// Generates the tree once per parameter set; later runs reuse it.
+fn tree(args: &Args, bin_dir: &Path) -> anyhow::Result<(PathBuf, TreeStats)> {
+    let name = format!(
+        "tree-f{}-b{}-l{}-{}-j{}-p{}-t{}",
+        args.files,
+        args.bytes,
+        args.line_bytes,
+        args.format,
+        args.json_percent,
+        args.partial_percent,
+        args.trace_percent
+    );
+    let root = args.work_dir.join(name);
+    let stats_file = root.join("stats.json");
+    if let Ok(s) = std::fs::read(&stats_file) {
+        return Ok((root, serde_json::from_slice(&s)?));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    eprintln!("generating {} …", root.display());
+    let out = Command::new(bin_dir.join("sluice-loggen"))
+        .arg("--root")
+        .arg(&root)
+        .args(["--pods", &args.files.to_string()])
+        .args(["--bytes", &args.bytes])
+        .args(["--line-bytes", &args.line_bytes.to_string()])
+        .args(["--format", &args.format])
+        .args(["--json-percent", &args.json_percent.to_string()])
+        .args(["--partial-percent", &args.partial_percent.to_string()])
+        .args(["--trace-percent", &args.trace_percent.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("run sluice-loggen (build it: cargo build --release --bins)")?;
+    if !out.status.success() {
+        bail!("sluice-loggen failed: {}", out.status);
+    }
+    std::fs::write(&stats_file, &out.stdout)?;
+    Ok((root, serde_json::from_slice(&out.stdout)?))
+}
+
+/// Reads every file once so all runs, the first included, find the page cache warm.
+fn warm_page_cache(root: &Path) -> anyhow::Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    for e in std::fs::read_dir(root.join("var/log/containers"))? {
+        let mut f = std::fs::File::open(e?.path())?;
+        while f.read(&mut buf)? > 0 {}
+    }
+    Ok(())
+}
+
+fn run_once(
+    args: &Args,
+    bin_dir: &Path,
+    root: &Path,
+    stats: &TreeStats,
+    i: usize,
+) -> anyhow::Result<Run> {
+    let run_dir = args.work_dir.join(format!("run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir)?;
+    let index = format!("sluice-bench-{}-{i}", std::process::id());
+    let (url, counter): (String, Box<dyn Fn() -> anyhow::Result<u64>>) = match &args.es {
+        Some(es) => {
+            let es = es.trim_end_matches('/').to_string();
+            let count_url = format!("{es}/{index}-*/_count");
+            (
+                es,
+                Box::new(move || {
+                    let v = http_json("GET", &count_url)?;
+                    Ok(v["count"].as_u64().unwrap_or(0))
+                }),
+            )
+        }
+        None => {
+            let count = Arc::new(AtomicU64::new(0));
+            let addr = counting_endpoint(count.clone())?;
+            (
+                format!("http://{addr}"),
+                Box::new(move || Ok(count.load(Ordering::Relaxed))),
+            )
+        }
+    };
+    let es_cpu_before = args.es.as_deref().map(es_cpu_ms).transpose()?;
+    let config = run_dir.join("sluice.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "node_name: bench-node\ncluster_name: bench\nstate_dir: {state}\n\
+             input:\n  root: {root}\n  include: [\"/var/log/containers/*.log\"]\n  read_from: head\n\
+             parse:\n  json:\n    enabled: true\n    target: json\n\
+             elasticsearch:\n  endpoints: [\"{url}\"]\n  index: \"{index}-%Y.%m.%d\"\n  compression: {comp}\n\
+             telemetry:\n  listen: \"off\"\n",
+            state = run_dir.join("state").display(),
+            root = root.display(),
+            comp = if args.gzip { "gzip" } else { "none" },
+        ),
+    )?;
+    let started = Instant::now();
+    let mut child = Command::new(bin_dir.join("sluice"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--worker-threads")
+        .arg(args.worker_threads.to_string())
+        .env("SLUICE_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .context("start sluice (build it: cargo build --release --bins)")?;
+    let pid = child.id();
+    let result = watch(args, &mut child, pid, stats, &*counter, started, i);
+    // SIGTERM: the agent's normal stop; then reap it whatever happened.
+    // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = child.wait()?;
+    let (secs, cpu, hwm) = result?;
+    if !status.success() {
+        bail!("sluice exited with {status}");
+    }
+    // Duplicates would show as more documents than events once the agent has stopped.
+    let final_count = counter()?;
+    if args.es.is_none() && final_count != stats.events {
+        bail!(
+            "endpoint counted {final_count} documents, the tree has {} events",
+            stats.events
+        );
+    }
+    let gib = stats.bytes as f64 / (1u64 << 30) as f64;
+    let es_cpu_per_gib = match (&args.es, es_cpu_before) {
+        (Some(es), Some(before)) => {
+            let after = es_cpu_ms(es)?;
+            let _ = http_json("DELETE", &format!("{es}/{index}-*"));
+            Some((after - before) as f64 / 1000.0 / gib)
+        }
+        _ => None,
+    };
+    let _ = std::fs::remove_dir_all(&run_dir);
+    Ok(Run {
+        secs,
+        cpu_secs: cpu,
+        peak_rss_kib: hwm,
+        mib_per_s: mib(stats.bytes) / secs,
+        events_per_s: stats.events as f64 / secs,
+        cpu_per_gib: cpu / gib,
+        es_cpu_per_gib,
+    })
+}
+
+/// Polls until every event has arrived; returns (seconds, CPU seconds, VmHWM KiB) at that moment.
+fn watch(
+    args: &Args,
+    child: &mut Child,
+    pid: u32,
+    stats: &TreeStats,
+    counter: &dyn Fn() -> anyhow::Result<u64>,
+    started: Instant,
+    i: usize,
+) -> anyhow::Result<(f64, f64, u64)> {
+    let poll = if args.es.is_some() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(20)
+    };
+    let mut last_print = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait()? {
+            bail!("sluice exited early: {st}");
+        }
+        let n = counter()?;
+        let (cpu, hwm) = proc_usage(pid)?;
+        let secs = started.elapsed().as_secs_f64();
+        if n >= stats.events {
+            eprint!("\r\x1b[K");
+            return Ok((secs, cpu, hwm));
+        }
+        if secs > args.timeout_secs as f64 {
+            bail!(
+                "timed out after {secs:.0} s with {n} of {} documents",
+                stats.events
+            );
+        }
+        if last_print.elapsed() >= Duration::from_millis(500) {
+            let done = n as f64 / stats.events as f64;
+            eprint!(
+                "\r\x1b[K[run {}/{}] {secs:5.1} s  {:6.1}/{:.1} MiB  {n}/{} docs  {:.1} MiB/s  cpu {cpu:.1} s  rss {:.1} MiB",
+                i + 1,
+                args.runs,
+                done * mib(stats.bytes),
+                mib(stats.bytes),
+                stats.events,
+                done * mib(stats.bytes) / secs,
+                hwm as f64 / 1024.0
+            );
+            let _ = std::io::stderr().flush();
+            last_print = Instant::now();
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// User + system CPU seconds and VmHWM (KiB) of a live process.
+fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').context("bad /proc stat")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Ok((ticks as f64 / hz, hwm))
+}
+
+/// Total CPU milliseconds of the Elasticsearch node(s) behind `es`.
+fn es_cpu_ms(es: &str) -> anyhow::Result<u64> {
+    let v = http_json("GET", &format!("{es}/_nodes/stats/process"))?;
+    let nodes = v["nodes"].as_object().context("no nodes in node stats")?;
+    Ok(nodes
+        .values()
+        .filter_map(|n| n["process"]["cpu"]["total_in_millis"].as_u64())
+        .sum())
+}
+
+/// A minimal HTTP/1.1 client for the few Elasticsearch calls (plain `http://host:port` only):
+/// keeps the benchmark free of an HTTP client dependency.
+fn http_json(method: &str, url: &str) -> anyhow::Result<serde_json::Value> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("only http:// Elasticsearch URLs are supported")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = TcpStream::connect(host)?;
+    write!(
+        s,
+        "{method} {} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n",
+        if path.is_empty() { "/" } else { path }
+    )?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let head_end = memchr::memmem::find(&resp, b"\r\n\r\n").context("bad HTTP response")?;
+    let head = String::from_utf8_lossy(&resp[..head_end]).to_ascii_lowercase();
+    let mut body = resp[head_end + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body)?;
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+fn dechunk(mut b: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = memchr::memmem::find(b, b"\r\n").context("bad chunk")?;
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol])?.trim(), 16)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+/// A bulk endpoint that only counts: gunzips if needed, counts NDJSON lines (two per document)
+/// and answers `{"errors":false}`, which the agent takes as "all created".
+fn counting_endpoint(count: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = serve(conn, &count) {
+                    eprintln!("counting endpoint: {e:#}");
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+fn serve(conn: TcpStream, count: &AtomicU64) -> anyhow::Result<()> {
+    conn.set_nodelay(true)?;
+    let mut w = conn.try_clone()?;
+    let mut r = BufReader::with_capacity(1 << 20, conn);
+    let mut body = Vec::new();
+    let mut plain = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(()); // keep-alive connection closed by the client
+        }
+        let (mut len, mut gzip) = (0usize, false);
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap_or((l, ""));
+            let (k, v) = (k.to_ascii_lowercase(), v.trim());
+            match k.as_str() {
+                "content-length" => len = v.parse()?,
+                "content-encoding" => gzip = v.eq_ignore_ascii_case("gzip"),
+                "transfer-encoding" => bail!("chunked bodies are not supported"),
+                _ => {}
+            }
+        }
+        body.resize(len, 0);
+        r.read_exact(&mut body)?;
+        let nd = if gzip {
+            plain.clear();
+            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
+            &plain
+        } else {
+            &body
+        };
+        let lines = memchr::memchr_iter(b'\n', nd).count() as u64;
+        count.fetch_add(lines / 2, Ordering::Relaxed);
+        const RESP: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"errors\":false}";
+        w.write_all(RESP)?;
+    }
+}
