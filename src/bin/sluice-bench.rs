@@ -47,7 +47,7 @@ struct Args {
     /// The agent's async runtime threads (`--worker-threads`).
     #[arg(long, default_value_t = 2)]
     worker_threads: u16,
-    /// Repetitions; the best and the median are reported.
+    /// Repetitions; the best and the median are reported (0: only generate the tree).
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Where generated trees are kept (one per parameter set, reused).
@@ -99,6 +99,9 @@ fn main() -> anyhow::Result<()> {
         mib(stats.bytes),
         root.display()
     );
+    if args.runs == 0 {
+        return Ok(()); // only generate the tree
+    }
     warm_page_cache(&root)?;
     let mut runs = Vec::new();
     for i in 0..args.runs {

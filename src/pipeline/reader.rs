@@ -35,6 +35,8 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 const ROTATED_GRACE: Duration = Duration::from_secs(1);
 /// How long the reader sleeps between attempts to hand a batch to a saturated sink.
 const BACKPRESSURE_PAUSE: Duration = Duration::from_millis(10);
+/// Room in a reserved body for the event that crosses the size limit.
+const BODY_SLACK: usize = 64 * 1024;
 /// Event-driven rescans happen at most this often.
 const MIN_RESCAN_GAP: Duration = Duration::from_millis(200);
 
@@ -708,7 +710,14 @@ impl Reader {
 
     /// Seals the open batch and hands it to the sink. Returns false when the sink is gone.
     fn seal(&mut self) -> bool {
-        let mut batch = std::mem::take(&mut self.batch);
+        // A busy reader fills the next body to about the size limit: reserve it at once rather
+        // than growing it by doubling (copies, and twice the memory at the end).
+        let next = if self.batch.items.is_empty() {
+            Batch::default()
+        } else {
+            Batch::with_capacity(self.cfg.elasticsearch.batch_max_bytes + BODY_SLACK)
+        };
+        let mut batch = std::mem::replace(&mut self.batch, next);
         batch.seq = self.next_seq;
         self.next_seq += 1;
         for of in self.files.values_mut() {

@@ -19,6 +19,14 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// An empty batch whose body will not reallocate below `body_bytes`.
+    pub fn with_capacity(body_bytes: usize) -> Batch {
+        Batch {
+            body: Vec::with_capacity(body_bytes),
+            ..Batch::default()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.ranges.is_empty()
     }

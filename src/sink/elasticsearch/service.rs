@@ -116,10 +116,11 @@ impl Service {
     }
 
     /// Sends one NDJSON body. `Err` is a transport failure (refused, reset, timeout).
-    pub async fn bulk(&self, body: &[u8]) -> Result<(u16, Bytes), String> {
+    pub async fn bulk(&self, body: Bytes) -> Result<(u16, Bytes), String> {
         let (payload, gzipped) = match self.compression {
-            Compression::None => (Bytes::copy_from_slice(body), false),
-            Compression::Gzip => (Bytes::from(gzip(body)), true),
+            // Shares the sealed batch's body: no copy.
+            Compression::None => (body, false),
+            Compression::Gzip => (Bytes::from(gzip(&body)), true),
         };
         self.call(reqwest::Method::POST, "_bulk", Some(FILTER), |req| {
             let req = req

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
@@ -57,6 +58,8 @@ impl Sink {
     }
 
     async fn deliver(&self, batch: Batch) {
+        // Shared with the HTTP body so the whole batch is sent without a copy.
+        let batch = Arc::new(batch);
         self.metrics.batches_in_flight.inc();
         let n = batch.items.len();
         let mut refused = Vec::new();
@@ -75,35 +78,32 @@ impl Sink {
     }
 
     /// Sends the batch until every item is created, a duplicate, or refused.
-    async fn settle(&self, batch: &Batch, refused: &mut Vec<Refused>) {
+    async fn settle(&self, batch: &Arc<Batch>, refused: &mut Vec<Refused>) {
         let n = batch.items.len();
         let mut work: Vec<Vec<usize>> = vec![(0..n).collect()];
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
-        let mut scratch = Vec::new();
         while let Some(group) = work.pop() {
-            let body: &[u8] = if group.len() == n {
-                &batch.body
+            let body = if group.len() == n {
+                Bytes::from_owner(BatchBody(batch.clone()))
             } else {
-                scratch.clear();
+                let mut part = Vec::new();
                 for &i in &group {
-                    scratch.extend_from_slice(batch.item_bytes(i));
+                    part.extend_from_slice(batch.item_bytes(i));
                 }
-                &scratch
+                Bytes::from(part)
             };
             match self.send(body, group.len()).await {
                 RequestOutcome::Items(outcomes) => {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
+                    // Counted locally: a labelled counter lookup per item showed in profiles.
+                    let (mut created, mut duplicate, mut retried) = (0u64, 0u64, 0u64);
                     for (&i, outcome) in group.iter().zip(outcomes) {
                         match outcome {
-                            ItemOutcome::Created => {
-                                self.metrics.item("created").inc();
-                            }
-                            ItemOutcome::Duplicate => {
-                                self.metrics.item("duplicate").inc();
-                            }
+                            ItemOutcome::Created => created += 1,
+                            ItemOutcome::Duplicate => duplicate += 1,
                             ItemOutcome::Retry { status, error_type } => {
-                                self.metrics.item("retried").inc();
+                                retried += 1;
                                 tracing::debug!(status, %error_type, "bulk item will be retried");
                                 again.push(i);
                             }
@@ -119,6 +119,15 @@ impl Sink {
                                     reason,
                                 });
                             }
+                        }
+                    }
+                    for (outcome, k) in [
+                        ("created", created),
+                        ("duplicate", duplicate),
+                        ("retried", retried),
+                    ] {
+                        if k > 0 {
+                            self.metrics.item(outcome).inc_by(k);
                         }
                     }
                     if again.is_empty() {
@@ -161,7 +170,7 @@ impl Sink {
         }
     }
 
-    async fn send(&self, body: &[u8], items: usize) -> RequestOutcome {
+    async fn send(&self, body: Bytes, items: usize) -> RequestOutcome {
         let started = Instant::now();
         let outcome = match self.service.bulk(body).await {
             Ok((status, resp)) => retry::classify(status, &resp, items),
@@ -187,7 +196,7 @@ impl Sink {
         let n = refused.len();
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
         loop {
-            match self.send(&body, n).await {
+            match self.send(Bytes::copy_from_slice(&body), n).await {
                 RequestOutcome::Items(outcomes) => {
                     for o in outcomes {
                         match o {
@@ -211,6 +220,15 @@ impl Sink {
                 }
             }
         }
+    }
+}
+
+/// A sealed batch's body as an HTTP body, without copying it.
+struct BatchBody(Arc<Batch>);
+
+impl AsRef<[u8]> for BatchBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.body
     }
 }
 
