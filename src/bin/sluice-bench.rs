@@ -62,6 +62,10 @@ struct Args {
     /// A label stored with the results (e.g. the git revision).
     #[arg(long, default_value = "")]
     label: String,
+    /// After catching up, keep the agent idle this long and report its CPU use meanwhile (the
+    /// cost of polling and rescanning many files with nothing new in them).
+    #[arg(long, default_value_t = 0)]
+    idle_secs: u64,
     /// Give up on a run after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
@@ -76,6 +80,8 @@ struct Run {
     events_per_s: f64,
     cpu_per_gib: f64,
     es_cpu_per_gib: Option<f64>,
+    /// Agent CPU while idle after catching up, in percent of one core (with `--idle-secs`).
+    idle_cpu_percent: Option<f64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -118,6 +124,9 @@ fn main() -> anyhow::Result<()> {
             r.es_cpu_per_gib
                 .map(|c| format!(", Elasticsearch {c:.1} CPU-s/GiB"))
                 .unwrap_or_default()
+                + &r.idle_cpu_percent
+                    .map(|c| format!(", idle {c:.2}% of a core"))
+                    .unwrap_or_default()
         );
         runs.push(r);
     }
@@ -286,7 +295,17 @@ fn run_once(
         .spawn()
         .context("start sluice (build it: cargo build --release --bins)")?;
     let pid = child.id();
-    let result = watch(args, &mut child, pid, stats, &*counter, started, i);
+    let mut result = watch(args, &mut child, pid, stats, &*counter, started, i);
+    let mut idle_cpu_percent = None;
+    if result.is_ok() && args.idle_secs > 0 {
+        let (before, _) = proc_usage(pid)?;
+        std::thread::sleep(Duration::from_secs(args.idle_secs));
+        let (after, hwm) = proc_usage(pid)?;
+        idle_cpu_percent = Some((after - before) / args.idle_secs as f64 * 100.0);
+        if let Ok(r) = &mut result {
+            r.2 = r.2.max(hwm);
+        }
+    }
     // SIGTERM: the agent's normal stop; then reap it whatever happened.
     // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
@@ -321,6 +340,7 @@ fn run_once(
         events_per_s: stats.events as f64 / secs,
         cpu_per_gib: cpu / gib,
         es_cpu_per_gib,
+        idle_cpu_percent,
     })
 }
 
