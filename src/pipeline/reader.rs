@@ -285,7 +285,10 @@ impl Reader {
 
     /// Looks for new files and for files that are no longer at their path.
     fn rescan(&mut self) {
-        let found = discover::scan(&self.cfg.input.include, &self.cfg.input.exclude);
+        let by_id = &self.by_id;
+        let found = discover::scan_known(&self.cfg.input.include, &self.cfg.input.exclude, &|id| {
+            by_id.contains_key(&id)
+        });
         let present: HashSet<FileId> = found.iter().map(|f| f.id).collect();
         let wall = std::time::SystemTime::now();
         for f in found {
