@@ -78,6 +78,7 @@ fn context() -> FileContext {
         Fingerprint(0x1234_5678_9abc_def0),
         Path::new("/var/log/containers/checkout-7f9c6d5b4-x2x9q_shop_checkout-8d7f6e5d4c3b.log"),
         Some(&pod),
+        None,
         &node,
     )
 }
