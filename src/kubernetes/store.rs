@@ -32,11 +32,19 @@ struct PodEntry {
 /// De-dotted `key = value` pairs.
 pub type Labels = Arc<Vec<(String, String)>>;
 
+#[derive(Debug)]
+struct NamespaceEntry {
+    labels: Labels,
+    version: u64,
+    /// Deleted: dropped once none of its pods is left in the store.
+    deleted: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     pods: HashMap<String, PodEntry>,
     by_name: HashMap<(String, String), String>,
-    namespaces: HashMap<String, (Labels, u64)>,
+    namespaces: HashMap<String, NamespaceEntry>,
 }
 
 #[derive(Debug, Default)]
@@ -122,28 +130,48 @@ impl Store {
     /// Drops pods deleted longer than `grace` ago. Returns how many remain.
     pub fn forget_deleted(&self, grace: Duration, now: Instant) -> usize {
         let mut inner = self.write();
-        let Inner { pods, by_name, .. } = &mut *inner;
+        let Inner {
+            pods,
+            by_name,
+            namespaces,
+        } = &mut *inner;
         pods.retain(|_, e| {
             e.deleted_at
                 .is_none_or(|t| now.saturating_duration_since(t) < grace)
         });
         by_name.retain(|_, uid| pods.contains_key(uid));
+        if namespaces.values().any(|n| n.deleted) {
+            let used: HashSet<&str> = pods.values().map(|e| e.pod.namespace.as_str()).collect();
+            namespaces.retain(|name, n| !n.deleted || used.contains(name.as_str()));
+        }
         pods.len()
     }
 
     pub fn apply_namespace(&self, name: &str, labels: Vec<(String, String)>) {
         let mut inner = self.write();
-        if inner
-            .namespaces
-            .get(name)
-            .is_some_and(|(l, _)| **l == labels)
+        if let Some(n) = inner.namespaces.get_mut(name)
+            && *n.labels == labels
         {
+            n.deleted = false;
             return;
         }
         let version = self.bump();
-        inner
-            .namespaces
-            .insert(name.to_string(), (Arc::new(labels), version));
+        inner.namespaces.insert(
+            name.to_string(),
+            NamespaceEntry {
+                labels: Arc::new(labels),
+                version,
+                deleted: false,
+            },
+        );
+    }
+
+    /// A namespace was deleted: its labels stay while its pods' metadata does (their grace
+    /// period), then go, so namespaces that come and go do not pile up.
+    pub fn delete_namespace(&self, name: &str) {
+        if let Some(n) = self.write().namespaces.get_mut(name) {
+            n.deleted = true;
+        }
     }
 
     /// By uid (the `/var/log/pods` path has it) else by namespace and name.
@@ -156,10 +184,11 @@ impl Store {
                 .get(&(namespace.to_string(), name.to_string()))
                 .and_then(|uid| inner.pods.get(uid)),
         }?;
-        let (namespace_labels, ns_version) = inner
-            .namespaces
-            .get(&entry.pod.namespace)
-            .map_or_else(|| (Arc::new(Vec::new()), 0), |(l, v)| (l.clone(), *v));
+        let (namespace_labels, ns_version) =
+            inner.namespaces.get(&entry.pod.namespace).map_or_else(
+                || (Arc::new(Vec::new()), 0),
+                |n| (n.labels.clone(), n.version),
+            );
         Some(Found {
             pod: entry.pod.clone(),
             namespace_labels,
@@ -205,6 +234,27 @@ mod tests {
         let f = s.find(Some("u1"), "", "").unwrap();
         assert!(f.version > v1);
         assert_eq!(f.namespace_labels.len(), 1);
+    }
+
+    #[test]
+    fn a_deleted_namespace_goes_with_its_last_pod() {
+        let s = Store::new();
+        let t0 = Instant::now();
+        s.apply_namespace("ns", vec![("team".into(), "x".into())]);
+        s.apply_namespace("other", vec![("team".into(), "y".into())]);
+        s.apply_pod(pod("u1", "a"));
+        s.delete_namespace("ns");
+        s.delete_namespace("other");
+        s.forget_deleted(Duration::from_secs(60), t0);
+        // Still used by a pod: kept.
+        assert_eq!(
+            s.find(Some("u1"), "", "").unwrap().namespace_labels.len(),
+            1
+        );
+        assert_eq!(s.read().namespaces.len(), 1);
+        s.delete_pod("u1", t0);
+        s.forget_deleted(Duration::ZERO, t0);
+        assert!(s.read().namespaces.is_empty());
     }
 
     #[test]

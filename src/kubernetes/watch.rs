@@ -180,8 +180,12 @@ pub async fn watch_namespaces(
                     .get_or_create(&resource("namespaces"))
                     .inc();
             }
-            // A deleted namespace's pods are deleted too; their grace period covers it.
-            Ok(Event::Delete(_)) | Ok(Event::InitDone) => {}
+            Ok(Event::Delete(ns)) => {
+                if let Some(name) = &ns.metadata.name {
+                    store.delete_namespace(name);
+                }
+            }
+            Ok(Event::InitDone) => {}
             Err(e) => {
                 metrics
                     .kube_watch_errors
