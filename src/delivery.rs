@@ -38,6 +38,9 @@ struct Progress {
 pub struct Delivery {
     files: HashMap<FileKey, Progress>,
     changed: bool,
+    /// The reader has registered every file of the previous checkpoint (or found it gone).
+    /// Before that, a checkpoint written would forget the offsets of files not yet registered.
+    ready: bool,
 }
 
 impl Delivery {
@@ -144,9 +147,20 @@ impl Delivery {
         self.files.values().map(|p| p.queue.len()).sum()
     }
 
-    /// The checkpoint to write, if anything changed since the last call.
+    /// Called by the reader after its first scan; checkpoints are written from then on.
+    pub fn set_ready(&mut self) {
+        self.ready = true;
+        self.changed = true;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The checkpoint to write, if anything changed since the last call (and the reader has
+    /// registered every file of the previous checkpoint).
     pub fn take_checkpoint(&mut self) -> Option<Checkpoint> {
-        if !std::mem::take(&mut self.changed) {
+        if !self.ready || !std::mem::take(&mut self.changed) {
             return None;
         }
         Some(self.checkpoint())
@@ -184,6 +198,7 @@ mod tests {
 
     fn delivery_with(keys: &[FileKey]) -> Delivery {
         let mut d = Delivery::default();
+        d.set_ready();
         for &k in keys {
             d.track(
                 k,
@@ -235,6 +250,25 @@ mod tests {
         assert_eq!(d.checkpoint().files[0].offset, 10, "done files stay known");
         d.forget(1);
         assert_eq!(d.checkpoint().files.len(), 0);
+    }
+
+    #[test]
+    fn no_checkpoint_before_the_reader_registered_the_previous_one() {
+        let mut d = Delivery::default();
+        d.track(
+            1,
+            FileId { dev: 1, inode: 1 },
+            Fingerprint(1),
+            "/f".into(),
+            "/r".into(),
+            5,
+        );
+        assert!(
+            d.take_checkpoint().is_none(),
+            "would forget files not yet registered"
+        );
+        d.set_ready();
+        assert_eq!(d.take_checkpoint().unwrap().files.len(), 1);
     }
 
     #[test]

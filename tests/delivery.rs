@@ -87,7 +87,9 @@ fn crash_loop_twenty_sigkills_under_rotation_loses_and_duplicates_nothing() {
     let node = Node::new();
     let index = unique("crash");
     let pattern = format!("{index}-*");
-    let config = node.config(&format!("{index}-%Y.%m.%d"), "");
+    // Agents live 0.2–1.2 s here: checkpoint more often than the 1 s default so that each one
+    // gets to record its progress before it is killed.
+    let config = node.config(&format!("{index}-%Y.%m.%d"), "checkpoint_interval: 250ms\n");
     let pods: Vec<_> = (0..3)
         .map(|i| node.add_pod("crash", &format!("writer-{i}"), "app", false))
         .collect();

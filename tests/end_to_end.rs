@@ -129,8 +129,6 @@ fn restart_neither_loses_nor_duplicates_and_joins_a_line_split_across_it() {
         cri.line(&ts(i), "stdout", &format!("cri first-run {i}"));
         docker.line(&ts(i), "stdout", &format!("docker first-run {i}"));
     }
-    // The first half of a long line is written before the restart, the rest after it.
-    cri.partial(&ts(400), "stdout", "split-across-");
     let agent = Agent::start(&config);
     assert_eq!(
         es.wait_count(&pattern, 600, WAIT),
@@ -138,6 +136,10 @@ fn restart_neither_loses_nor_duplicates_and_joins_a_line_split_across_it() {
         "log:\n{}",
         agent.log_text()
     );
+    // The first half of a long line is written just before the stop, the rest after the restart.
+    // (Written earlier, it would rightly be flushed on its own once idle for the partial-line
+    // timeout, 1 s by default.)
+    cri.partial(&ts(400), "stdout", "split-across-");
     agent.stop();
 
     // Another stream may interleave; the next stdout record ends the split line.

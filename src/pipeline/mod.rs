@@ -260,7 +260,8 @@ async fn write_checkpoint(
 ) {
     let cp = {
         let mut d = delivery.lock().unwrap_or_else(|p| p.into_inner());
-        if force {
+        // Before the reader's first scan the state is incomplete: keep the previous file.
+        if force && d.is_ready() {
             Some(d.checkpoint())
         } else {
             d.take_checkpoint()

@@ -204,6 +204,12 @@ impl Reader {
             tracing::info!(path = %e.path.display(), "file in the checkpoint no longer exists; forgetting it");
             false
         });
+        // Every file the checkpoint knew is registered again (or known gone): from now on a
+        // checkpoint written cannot forget an offset.
+        self.delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_ready();
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
         let mut dirty: HashSet<FileKey> = self.files.keys().copied().collect();
@@ -551,6 +557,9 @@ impl Reader {
                 meta_version: None,
             },
         );
+        if let Some(of) = self.files.get_mut(&key) {
+            track(of, &self.delivery);
+        }
         self.metrics.files_open.set(self.files.len() as i64);
         Some(key)
     }
@@ -576,6 +585,7 @@ impl Reader {
         if of.ctx.is_none() {
             match of.tailed.refresh_fingerprint() {
                 Ok(true) => {
+                    track(of, delivery);
                     if !prepare_context(of, node, delivery, kube.as_mut(), now) {
                         // Waiting for the pod's metadata; `refresh_metadata` brings it back.
                         return false;
@@ -896,18 +906,28 @@ fn prepare_context(
         k.waiting.remove(&of.key);
     }
     of.ctx = Some(render(of, fp, found.as_ref(), node, wanted));
-    if !of.tracked {
-        delivery.lock().unwrap_or_else(|p| p.into_inner()).track(
-            of.key,
-            of.tailed.id,
-            fp,
-            of.tailed.path.clone(),
-            of.tailed.real_path.clone(),
-            of.resume,
-        );
-        of.tracked = true;
-    }
+    track(of, delivery);
     true
+}
+
+/// Registers the file with delivery as soon as its fingerprint is known, before its context
+/// (which may wait for Kubernetes metadata): from then on the checkpoint keeps its offset.
+fn track(of: &mut OpenFile, delivery: &Mutex<Delivery>) {
+    let Some(fp) = of.tailed.fingerprint else {
+        return;
+    };
+    if of.tracked {
+        return;
+    }
+    delivery.lock().unwrap_or_else(|p| p.into_inner()).track(
+        of.key,
+        of.tailed.id,
+        fp,
+        of.tailed.path.clone(),
+        of.tailed.real_path.clone(),
+        of.resume,
+    );
+    of.tracked = true;
 }
 
 fn render(
