@@ -247,23 +247,38 @@ impl Node {
 
     /// Like [`Node::config`], for another Elasticsearch than `SLUICE_ES_URL`.
     pub fn config_for(&self, es: &str, index: &str, extra: &str) -> PathBuf {
+        self.config_full(index, &[es.to_string()], "", extra)
+    }
+
+    /// The general form: several endpoints, `es_extra` lines inside `elasticsearch:` (indented
+    /// by two spaces; for proxies, credentials, TLS) and `extra` lines at the top level.
+    pub fn config_full(
+        &self,
+        index: &str,
+        endpoints: &[String],
+        es_extra: &str,
+        extra: &str,
+    ) -> PathBuf {
+        let eps: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
         let text = format!(
             concat!(
                 "node_name: test-node\n",
                 "cluster_name: test-cluster\n",
                 "state_dir: {state}\n",
                 "input:\n  root: {root}\n  poll_interval: 200ms\n  scan_interval: 1s\n",
-                "elasticsearch:\n  endpoints: [\"{es}\"]\n  index: \"{index}\"\n  dead_letter_index: \"{index}-dlq\"\n",
+                "elasticsearch:\n  endpoints: [{es}]\n  index: \"{index}\"\n  dead_letter_index: \"{index}-dlq\"\n",
                 "  batch:\n    timeout: 200ms\n    max_events: 500\n",
                 "  retry:\n    initial_backoff: 50ms\n    max_backoff: 1s\n",
+                "{es_extra}",
                 "telemetry:\n  listen: off\n",
                 "shutdown_timeout: 10s\n",
                 "{extra}"
             ),
             state = self.state_dir().display(),
             root = self.root().display(),
-            es = es,
+            es = eps.join(", "),
             index = index,
+            es_extra = es_extra,
             extra = extra,
         );
         let p = self.root().join("sluice.yaml");
