@@ -99,6 +99,12 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
         "the stream did not start; log:\n{}",
         agent.log_text()
     );
+    // The scenario is a cluster *with replicas* losing a node: wait until the new index's
+    // replica is started, or the kill may take the only active copy of a shard with it.
+    let health = es.get(&format!(
+        "_cluster/health/{pattern}?wait_for_status=green&timeout=120s"
+    ));
+    assert_eq!(health["status"], "green", "replicas not started: {health}");
     let at_kill = es.count(&pattern);
     let t = Instant::now();
     script(&["stop-node", "--node", "2", "--kill"]);
