@@ -21,8 +21,8 @@ def main():
     count = call(f"{es}/{pattern}/_count")["count"]
     print(f"\nElasticsearch {es} holds {count} documents in {pattern} (expected {expected}).\n")
     aggs = call(f"{es}/{pattern}/_search", {"size": 0, "aggs": {
-        "ns": {"terms": {"field": "kubernetes.namespace.keyword"}},
-        "stream": {"terms": {"field": "log.iostream.keyword"}},
+        "ns": {"terms": {"field": "kubernetes.namespace"}},
+        "stream": {"terms": {"field": "log.iostream"}},
         "joined": {"filter": {"match": {"message": "java.lang.IllegalStateException"}}}}})["aggregations"]
     print("Documents per namespace:")
     for b in aggs["ns"]["buckets"]:
