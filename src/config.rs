@@ -393,7 +393,7 @@ impl Default for RawBatch {
 }
 
 fn default_batch_bytes() -> ByteSize {
-    ByteSize(4 << 20)
+    ByteSize(2 << 20)
 }
 fn default_batch_events() -> usize {
     10_000

@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, SetupMode};
 use crate::delivery::Delivery;
 use crate::kubernetes::{self, store::Store};
-use crate::sink::elasticsearch::bootstrap;
 use crate::sink::elasticsearch::service::Service;
 use crate::sink::elasticsearch::sink::Sink;
+use crate::sink::elasticsearch::{BatchPool, bootstrap};
 use crate::tail::{Checkpoint, CheckpointError};
 use crate::telemetry::{self, Metrics};
 
@@ -111,6 +111,8 @@ pub async fn run(
         }
         SetupMode::Off => None,
     };
+    // Bodies alive at once: one being filled, one queued, `max_in_flight` being sent.
+    let pool = Arc::new(BatchPool::new(es.batch_max_bytes, es.max_in_flight + 1));
     let sink = Arc::new(Sink {
         service,
         delivery: delivery.clone(),
@@ -119,6 +121,7 @@ pub async fn run(
         initial_backoff: es.initial_backoff,
         max_backoff: es.max_backoff,
         max_in_flight: es.max_in_flight,
+        pool: pool.clone(),
     });
     // One sealed batch may wait while `max_in_flight` are being sent: memory stays bounded by
     // (max_in_flight + 2) × batch size, whatever Elasticsearch does.
@@ -135,6 +138,7 @@ pub async fn run(
         delivery.clone(),
         metrics.clone(),
         tx,
+        pool,
         stop.clone(),
     )
     .map_err(|e| PipelineError::Multiline(e.to_string()))?;

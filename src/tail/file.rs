@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
@@ -34,6 +35,9 @@ pub enum ReadOutcome {
     Truncated,
     /// The file has no complete first line yet, so it has no fingerprint and nothing to read.
     NotReady,
+    /// `on_line` asked to stop: the file was consumed up to the end of that line (`bytes` of
+    /// it this time) and the rest of the chunk is read again next time.
+    Paused { bytes: usize },
 }
 
 #[derive(Debug)]
@@ -109,14 +113,15 @@ impl TailedFile {
         }
     }
 
-    /// Reads up to `chunk` bytes and hands every complete line to `on_line`.
+    /// Reads up to `chunk` bytes and hands every complete line to `on_line`, until it returns
+    /// `Break` (the caller's batch is full: see [`ReadOutcome::Paused`]).
     /// `buf` is a scratch buffer reused across calls and files.
     pub fn read(
         &mut self,
         buf: &mut Vec<u8>,
         chunk: usize,
         max_line: usize,
-        on_line: &mut dyn FnMut(Line<'_>),
+        on_line: &mut dyn FnMut(Line<'_>) -> ControlFlow<()>,
     ) -> io::Result<ReadOutcome> {
         let size = self.size()?;
         if size < self.offset {
@@ -165,17 +170,19 @@ impl TailedFile {
             base
         };
 
+        let read_from = self.offset - n as u64;
         let mut pos = 0;
         for nl in memchr::memchr_iter(b'\n', buf) {
-            if let Some(start) = self.skipping_from.take() {
+            let flow = if let Some(start) = self.skipping_from.take() {
                 // End of an over-long line: hand out its kept prefix.
-                on_line(Line {
+                let flow = on_line(Line {
                     bytes: &self.partial,
                     start,
                     end: base + nl as u64 + 1,
                     truncated: true,
                 });
                 self.partial.clear();
+                flow
             } else {
                 let line = &buf[pos..nl];
                 let (bytes, truncated) = if line.len() > max_line {
@@ -188,9 +195,16 @@ impl TailedFile {
                     start: base + pos as u64,
                     end: base + nl as u64 + 1,
                     truncated,
+                })
+            };
+            pos = nl + 1;
+            if flow.is_break() {
+                // Nothing is pending (the stop is at a line end): resume right after it.
+                self.offset = base + pos as u64;
+                return Ok(ReadOutcome::Paused {
+                    bytes: (self.offset - read_from) as usize,
                 });
             }
-            pos = nl + 1;
         }
         let rest = &buf[pos..];
         if self.skipping_from.is_none() {
@@ -237,7 +251,8 @@ mod tests {
                         l.start,
                         l.end,
                         l.truncated,
-                    ))
+                    ));
+                    ControlFlow::Continue(())
                 })
                 .unwrap();
             if !matches!(r, ReadOutcome::Data { .. }) {
@@ -245,6 +260,74 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Like `collect`, but asks to stop after every `every`-th line, as a reader whose batch
+    /// keeps filling up does.
+    fn collect_pausing(
+        f: &mut TailedFile,
+        chunk: usize,
+        max_line: usize,
+        every: usize,
+    ) -> Vec<(String, u64, u64, bool)> {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        let mut pauses = 0;
+        loop {
+            let r = f
+                .read(&mut buf, chunk, max_line, &mut |l| {
+                    out.push((
+                        String::from_utf8_lossy(l.bytes).into_owned(),
+                        l.start,
+                        l.end,
+                        l.truncated,
+                    ));
+                    if out.len().is_multiple_of(every) {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .unwrap();
+            match r {
+                ReadOutcome::Paused { bytes } => {
+                    pauses += 1;
+                    assert!(bytes > 0);
+                    assert_eq!(
+                        f.framed_offset(),
+                        out.last().unwrap().2,
+                        "resumes at the line end"
+                    );
+                }
+                ReadOutcome::Data { .. } => {}
+                _ => break,
+            }
+        }
+        assert!(pauses > 0, "the test must pause at least once");
+        out
+    }
+
+    #[test]
+    fn a_paused_read_resumes_after_the_last_line_handed_out() {
+        let mut content = Vec::new();
+        for i in 0..200 {
+            let len = [3, 17, 40, 90][i % 4];
+            content.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+            content.push(b'\n');
+        }
+        content.extend_from_slice(b"tail-without-newline");
+        for (chunk, max_line, every) in [(64, 1024, 1), (64, 32, 3), (1000, 50, 7), (7, 16, 2)] {
+            let (_d, path) = temp_file(&content);
+            let mut whole = TailedFile::open(path.clone(), path.clone(), 0).unwrap();
+            let expected = collect(&mut whole, chunk, max_line);
+            let mut paused = TailedFile::open(path.clone(), path.clone(), 0).unwrap();
+            let got = collect_pausing(&mut paused, chunk, max_line, every);
+            assert_eq!(
+                got, expected,
+                "chunk {chunk}, max_line {max_line}, every {every}"
+            );
+            assert_eq!(paused.framed_offset(), whole.framed_offset());
+        }
     }
 
     fn temp_file(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
@@ -303,7 +386,8 @@ mod tests {
         std::fs::write(&path, b"x\n").unwrap();
         let mut buf = Vec::new();
         assert_eq!(
-            f.read(&mut buf, 64, 64, &mut |_| {}).unwrap(),
+            f.read(&mut buf, 64, 64, &mut |_| ControlFlow::Continue(()))
+                .unwrap(),
             ReadOutcome::Truncated
         );
     }
@@ -317,7 +401,8 @@ mod tests {
         std::fs::write(&path, b"a new first line, longer than before\n").unwrap();
         let mut buf = Vec::new();
         assert_eq!(
-            f.read(&mut buf, 64, 64, &mut |_| {}).unwrap(),
+            f.read(&mut buf, 64, 64, &mut |_| ControlFlow::Continue(()))
+                .unwrap(),
             ReadOutcome::Truncated
         );
     }
@@ -328,7 +413,8 @@ mod tests {
         let mut f = TailedFile::open(path.clone(), path, 0).unwrap();
         let mut buf = Vec::new();
         assert_eq!(
-            f.read(&mut buf, 64, 64, &mut |_| {}).unwrap(),
+            f.read(&mut buf, 64, 64, &mut |_| ControlFlow::Continue(()))
+                .unwrap(),
             ReadOutcome::NotReady
         );
         assert!(f.fingerprint.is_none());

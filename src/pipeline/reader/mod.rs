@@ -8,6 +8,7 @@
 //! batches are acknowledged, so a checkpoint never lands inside a partial line or a group.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,8 +21,8 @@ use crate::delivery::{Delivery, FileKey};
 use crate::kubernetes::{self, PodRef, store::Store};
 use crate::parse::assemble::{Assembler, AssemblerConfig};
 use crate::parse::{self, Format, multiline};
-use crate::sink::elasticsearch::Batch;
 use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields, PodFields};
+use crate::sink::elasticsearch::{Batch, BatchPool};
 use crate::tail::discover::{self, Found};
 use crate::tail::watch::{Changes, Watcher};
 use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
@@ -38,7 +39,6 @@ const ROTATED_GRACE: Duration = Duration::from_secs(1);
 /// How long the reader sleeps between attempts to hand a batch to a saturated sink.
 const BACKPRESSURE_PAUSE: Duration = Duration::from_millis(10);
 /// Room in a reserved body for the event that crosses the size limit.
-const BODY_SLACK: usize = 64 * 1024;
 /// Event-driven rescans happen at most this often.
 const MIN_RESCAN_GAP: Duration = Duration::from_millis(200);
 
@@ -100,6 +100,8 @@ pub struct Reader {
     /// which no create event announces.
     rescan_wanted: bool,
     tx: mpsc::Sender<Batch>,
+    /// Where new batches come from (the sink returns settled ones to it).
+    pool: Arc<BatchPool>,
     buf: Vec<u8>,
     watcher: Option<Watcher>,
     watch_roots: Vec<PathBuf>,
@@ -124,6 +126,7 @@ impl Reader {
         delivery: Arc<Mutex<Delivery>>,
         metrics: Arc<Metrics>,
         tx: mpsc::Sender<Batch>,
+        pool: Arc<BatchPool>,
         stop: Arc<AtomicBool>,
     ) -> Result<Reader, multiline::MultilineError> {
         let multiline = match &cfg.parse.multiline {
@@ -171,13 +174,14 @@ impl Reader {
             delivery,
             metrics,
             assembler_cfg,
-            batch: Batch::default(),
+            batch: pool.take(),
             next_seq: 1,
             closing: Vec::new(),
             rescan_wanted: false,
             ignored_siblings: HashSet::new(),
             first_scan_done: None,
             tx,
+            pool,
             buf: Vec::new(),
             watcher,
             watch_roots,
@@ -446,6 +450,10 @@ impl Reader {
             }
         }
         for _ in 0..CHUNKS_PER_TURN {
+            if full(batch, cfg) {
+                // Sealed before this file reads on.
+                return true;
+            }
             let OpenFile {
                 tailed,
                 ctx,
@@ -470,6 +478,11 @@ impl Reader {
                 &mut |line: Line<'_>| {
                     *touched = true;
                     handle_line(line, ctx, format, assembler, &mut emit_ctx);
+                    if full(emit_ctx.batch, cfg) {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 },
             );
             match outcome {
@@ -479,6 +492,12 @@ impl Reader {
                     if bytes < cfg.input.read_chunk_bytes {
                         return false;
                     }
+                }
+                Ok(ReadOutcome::Paused { bytes }) => {
+                    // The batch filled up mid-chunk: it is sealed, then this file reads on.
+                    metrics.bytes_read.inc_by(bytes as u64);
+                    of.at_eof_since = None;
+                    return true;
                 }
                 Ok(ReadOutcome::Eof) | Ok(ReadOutcome::NotReady) => {
                     of.at_eof_since.get_or_insert(now);
@@ -552,8 +571,7 @@ impl Reader {
     }
 
     fn batch_full(&self) -> bool {
-        self.batch.body.len() >= self.cfg.elasticsearch.batch_max_bytes
-            || self.batch.items.len() >= self.cfg.elasticsearch.batch_max_events
+        full(&self.batch, &self.cfg)
     }
 
     fn seal_due(&self, now: Instant) -> bool {
@@ -569,14 +587,10 @@ impl Reader {
 
     /// Seals the open batch and hands it to the sink. Returns false when the sink is gone.
     fn seal(&mut self) -> bool {
-        // A busy reader fills the next body to about the size limit: reserve it at once rather
-        // than growing it by doubling (copies, and twice the memory at the end).
-        let next = if self.batch.items.is_empty() {
-            Batch::default()
-        } else {
-            Batch::with_capacity(self.cfg.elasticsearch.batch_max_bytes + BODY_SLACK)
-        };
-        let mut batch = std::mem::replace(&mut self.batch, next);
+        // An empty batch (only boundaries moved) is acknowledged below and refilled; a sent one
+        // is replaced from the pool once it is handed over, so at most one batch is being
+        // filled or waiting here.
+        let mut batch = std::mem::take(&mut self.batch);
         batch.seq = self.next_seq;
         self.next_seq += 1;
         for of in self.files.values_mut() {
@@ -620,6 +634,8 @@ impl Reader {
                 .count() as i64,
         );
         if batch.items.is_empty() {
+            batch.clear();
+            self.batch = batch;
             return true;
         }
         // While the sink is saturated reading stops: that is the backpressure. Discovery goes
@@ -628,7 +644,10 @@ impl Reader {
         let mut last_scan = Instant::now();
         loop {
             match self.tx.try_send(batch) {
-                Ok(()) => return true,
+                Ok(()) => {
+                    self.batch = self.pool.take();
+                    return true;
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 Err(mpsc::error::TrySendError::Full(b)) => batch = b,
             }
@@ -639,6 +658,12 @@ impl Reader {
             std::thread::sleep(BACKPRESSURE_PAUSE);
         }
     }
+}
+
+/// Whether the open batch has reached a size limit and must be sealed before more is read.
+fn full(batch: &Batch, cfg: &Config) -> bool {
+    batch.body.len() >= cfg.elasticsearch.batch_max_bytes
+        || batch.items.len() >= cfg.elasticsearch.batch_max_events
 }
 
 /// What the emit path needs, borrowed apart from the file being read.

@@ -1,7 +1,8 @@
 //! The Elasticsearch (and OpenSearch) output through the bulk API.
 //!
 //! - [`encode`]: events → `create` actions written straight into the request body.
-//! - [`batch`]: a sealed request body with the position of every item and the delivery ranges.
+//! - [`batch`]: a sealed request body with the position of every item and the delivery ranges;
+//!   the pool that recycles settled batches.
 //! - [`service`]: the HTTP calls (endpoints, compression, timeouts, credentials, TLS).
 //! - [`health`]: which endpoint gets the next request; unhealthy ones are backed off and probed.
 //! - [`auth`]: basic auth, API key, bearer token, inline or from files; never printed.
@@ -19,4 +20,4 @@ pub mod retry;
 pub mod service;
 pub mod sink;
 
-pub use batch::Batch;
+pub use batch::{Batch, BatchPool};

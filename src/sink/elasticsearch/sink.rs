@@ -9,9 +9,9 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use super::Batch;
 use super::retry::{Backoff, ItemOutcome, RequestOutcome};
 use super::service::Service;
+use super::{Batch, BatchPool};
 use super::{encode, retry};
 use crate::config::IndexPattern;
 use crate::delivery::Delivery;
@@ -25,6 +25,8 @@ pub struct Sink {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     pub max_in_flight: usize,
+    /// Settled batches go back here for the reader to fill again.
+    pub pool: Arc<BatchPool>,
 }
 
 /// A refused item on its way to the dead-letter index.
@@ -75,6 +77,11 @@ impl Sink {
             .acked(batch.seq, &batch.ranges);
         self.metrics.events_delivered.inc_by(n as u64);
         self.metrics.batches_in_flight.dec();
+        // The HTTP client has dropped its handle on the body by now; if it has not, the batch
+        // is simply freed and the pool allocates another.
+        if let Ok(batch) = Arc::try_unwrap(batch) {
+            self.pool.give(batch);
+        }
     }
 
     /// Sends the batch until every item is created, a duplicate, or refused.
