@@ -72,6 +72,23 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// One line for `sluice check`: the method, never a secret.
+    pub fn summary(&self) -> String {
+        match self {
+            Auth::None => "none".into(),
+            Auth::Basic { username, .. } => format!("basic auth as {username}"),
+            Auth::ApiKey(_) => "API key".into(),
+            Auth::Bearer(_) => "bearer token".into(),
+            Auth::Aws(a) => format!(
+                "AWS SigV4 for `{}` in {}, credentials from the AWS chain",
+                a.service.signing_name(),
+                a.region
+                    .as_deref()
+                    .unwrap_or("the region of the AWS environment")
+            ),
+        }
+    }
+
     /// Adds the `Authorization` header (marked sensitive, so reqwest never logs it).
     pub fn apply(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, String> {
         let (scheme, secret) = match self {
