@@ -10,15 +10,17 @@
 mod sigv4;
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use sigv4::{Key, SigV4Proxy, aws_env, credentials_file};
+use sigv4::{Key, Options, SigV4Proxy, aws_env, credentials_file};
 use support::{Agent, Es, Node, assert_exactly, lines, unique};
 
 const REGION: &str = "eu-west-1";
 const WAIT: Duration = Duration::from_secs(180);
-const AWS_TIMEOUT: Duration = Duration::from_secs(300);
+/// AWS's allowed clock skew.
+const AWS_SKEW: Duration = Duration::from_secs(300);
 
 const ENV_KEY: &str = "AKIASLUICEENV0000001";
 const ENV_SECRET: &str = "envSecret/0c5b2f7e9d1a4b8c6e3f5a7d9b1c3e5f7a9b";
@@ -28,13 +30,49 @@ const FILE_KEY: &str = "AKIASLUICEFILE000001";
 const RIGHT: &str = "rightSecret/4e8a2c6f0b9d7e5a3c1f8b6d4a2e0c9f";
 const WRONG: &str = "wrongSecret/9b7e5c3a1f0d8b6e4c2a0f9d7b5e3c1a";
 
-/// The agent's config: gzip on (the default, written out because it matters here) and SigV4;
-/// `extra` lines at the top level.
-fn config(node: &Node, index: &str, proxy: &SigV4Proxy, extra: &str) -> PathBuf {
+/// The keys the proxy accepts in each scenario.
+const ENV_CREDENTIALS: Key = Key {
+    id: ENV_KEY,
+    secret: ENV_SECRET,
+    token: Some(ENV_TOKEN),
+};
+const FILE_CREDENTIALS: Key = Key {
+    id: FILE_KEY,
+    secret: RIGHT,
+    token: None,
+};
+const FILE_CREDENTIALS_WITH_TOKEN: Key = Key {
+    token: Some(ENV_TOKEN),
+    ..FILE_CREDENTIALS
+};
+
+/// The real Elasticsearch, a temporary directory, and the verifying proxy in front of the one and
+/// writing its log into the other, knowing `keys` (and whatever moto's STS issues).
+fn start(
+    keys: &[Key],
+    max_skew: Duration,
+    fail_bulks: usize,
+) -> (Es, tempfile::TempDir, SigV4Proxy) {
+    let es = Es::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = Options {
+        region: REGION,
+        service: "es",
+        keys,
+        max_skew,
+        fail_bulks,
+    };
+    let proxy = SigV4Proxy::start(tmp.path(), &es.url, &opts);
+    (es, tmp, proxy)
+}
+
+/// The agent's config: SigV4, `compression` (gzip | none: the signed body differs) and `extra`
+/// lines at the top level.
+fn config(node: &Node, index: &str, proxy: &SigV4Proxy, compression: &str, extra: &str) -> PathBuf {
     node.config_full(
         &format!("{index}-%Y.%m.%d"),
         std::slice::from_ref(&proxy.url),
-        &format!("  compression: gzip\n  auth:\n    aws:\n      region: {REGION}\n"),
+        &format!("  compression: {compression}\n  auth:\n    aws:\n      region: {REGION}\n"),
         extra,
     )
 }
@@ -51,11 +89,24 @@ fn unreachable_kubernetes() -> String {
     format!("kubernetes:\n  url: https://127.0.0.1:{port}\n  metadata_wait: 1s\n")
 }
 
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
-}
-
-fn assert_clean(log: &str, secrets: &[&str]) {
+/// Waits until every line of `expected` is in `pattern`, stops the agent (exit 0 required), and
+/// checks each line is there exactly once and the agent's whole log holds none of `secrets` and
+/// no panic. Returns how many documents were found, and that log.
+fn deliver_all(
+    es: &Es,
+    pattern: &str,
+    expected: &BTreeSet<String>,
+    agent: Agent,
+    proxy: &SigV4Proxy,
+    secrets: &[&str],
+) -> (u64, String) {
+    let n = expected.len() as u64;
+    let found = es.wait_count(pattern, n, WAIT);
+    let (log, proxy_log) = (agent.log_text(), proxy.log_text());
+    assert_eq!(found, n, "agent log:\n{log}\nproxy log:\n{proxy_log}");
+    let path = agent.log.clone();
+    agent.stop();
+    let log = std::fs::read_to_string(path).unwrap_or_default();
     for s in secrets {
         assert!(
             !log.contains(s),
@@ -63,6 +114,8 @@ fn assert_clean(log: &str, secrets: &[&str]) {
         );
     }
     assert!(!log.contains("panicked"), "the agent panicked:\n{log}");
+    assert_exactly(es, pattern, expected);
+    (found, log)
 }
 
 /// Everything the agent sends goes through the signer: setup (GET, PUT with a JSON body), gzip'd
@@ -70,14 +123,7 @@ fn assert_clean(log: &str, secrets: &[&str]) {
 /// agent also builds a Kubernetes client here, so both rustls providers are in use at once.
 #[test]
 fn static_credentials_from_the_environment_sign_every_request_gzipped() {
-    let es = Es::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let key = Key {
-        id: ENV_KEY,
-        secret: ENV_SECRET,
-        token: Some(ENV_TOKEN),
-    };
-    let proxy = SigV4Proxy::start_with(tmp.path(), &es.url, REGION, "es", &[key], AWS_TIMEOUT, 2);
+    let (es, tmp, proxy) = start(&[ENV_CREDENTIALS], AWS_SKEW, 2);
     let node = Node::new();
     let index = unique("sigv4-env");
     let pattern = format!("{index}-*");
@@ -90,7 +136,7 @@ fn static_credentials_from_the_environment_sign_every_request_gzipped() {
             ("AWS_SESSION_TOKEN", ENV_TOKEN.into()),
         ],
     );
-    let config = config(&node, &index, &proxy, &unreachable_kubernetes());
+    let config = config(&node, &index, &proxy, "gzip", &unreachable_kubernetes());
     let agent = Agent::start_with_env(&config, &env);
     assert_eq!(
         es.wait_count(&pattern, 600, WAIT),
@@ -100,18 +146,13 @@ fn static_credentials_from_the_environment_sign_every_request_gzipped() {
     );
     // A second wave, so more than one bulk request is signed and passes.
     expected.extend(lines(&node, "web-2", 600));
-    let n = expected.len() as u64;
-    let found = es.wait_count(&pattern, n, WAIT);
-    assert_eq!(found, n, "agent log:\n{}", agent.log_text());
-    let log = agent.log.clone();
-    agent.stop();
-    let log = read(&log);
-    assert_clean(&log, &[ENV_SECRET, ENV_TOKEN]);
+    let secrets = [ENV_SECRET, ENV_TOKEN];
+    let (found, log) = deliver_all(&es, &pattern, &expected, agent, &proxy, &secrets);
+    let n = expected.len();
     assert!(
         log.contains("index template"),
         "setup went through the proxy:\n{log}"
     );
-    assert_exactly(&es, &pattern, &expected);
     let stats = proxy.stats();
     assert_eq!(stats["rejected"], 0, "{stats}\n{}", proxy.log_text());
     assert_eq!(stats["access_keys"], serde_json::json!([ENV_KEY]));
@@ -136,10 +177,8 @@ fn static_credentials_from_the_environment_sign_every_request_gzipped() {
 
 #[test]
 fn irsa_web_identity_assumes_the_role_through_sts_and_signs_with_it() {
-    let es = Es::new();
-    let tmp = tempfile::tempdir().unwrap();
     // No static key: the proxy knows only what moto's STS hands out.
-    let proxy = SigV4Proxy::start(tmp.path(), &es.url, REGION, "es", &[], AWS_TIMEOUT);
+    let (es, tmp, proxy) = start(&[], AWS_SKEW, 0);
     let node = Node::new();
     let index = unique("sigv4-irsa");
     let pattern = format!("{index}-*");
@@ -164,24 +203,14 @@ fn irsa_web_identity_assumes_the_role_through_sts_and_signs_with_it() {
             ("AWS_ENDPOINT_URL_STS", proxy.sts.clone()),
         ],
     );
-    let agent = Agent::start_with_env(&config(&node, &index, &proxy, ""), &env);
-    let n = expected.len() as u64;
-    let found = es.wait_count(&pattern, n, WAIT);
-    assert_eq!(
-        found,
-        n,
-        "agent log:\n{}\nproxy log:\n{}",
-        agent.log_text(),
-        proxy.log_text()
-    );
-    let log = agent.log.clone();
-    agent.stop();
-    let log = read(&log);
-    assert_clean(&log, &[jwt]);
-    assert_exactly(&es, &pattern, &expected);
+    // Uncompressed here: the bulk body is the sealed batch itself, signed without a copy.
+    let agent = Agent::start_with_env(&config(&node, &index, &proxy, "none", ""), &env);
+    let (found, _) = deliver_all(&es, &pattern, &expected, agent, &proxy, &[jwt]);
+    let n = expected.len();
     let stats = proxy.stats();
     assert!(stats["verified"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(stats["rejected"], 0, "{stats}\n{}", proxy.log_text());
+    assert_eq!(stats["gzipped"], 0, "compression: none: {stats}");
     // Temporary keys that moto's STS issued (ASIA…), found in its backend by the proxy.
     let keys = stats["access_keys"].as_array().unwrap();
     assert!(
@@ -215,16 +244,8 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn missing_then_wrong_credentials_lose_nothing_and_the_fixed_file_heals_without_restart() {
-    let es = Es::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let key = Key {
-        id: FILE_KEY,
-        secret: RIGHT,
-        token: None,
-    };
     // A tight clock: a retry that reused an old signature would be refused as expired.
-    let skew = Duration::from_secs(10);
-    let proxy = SigV4Proxy::start(tmp.path(), &es.url, REGION, "es", &[key], skew);
+    let (es, tmp, proxy) = start(&[FILE_CREDENTIALS], Duration::from_secs(10), 0);
     let node = Node::new();
     let index = unique("sigv4-file");
     let pattern = format!("{index}-*");
@@ -232,7 +253,7 @@ fn missing_then_wrong_credentials_lose_nothing_and_the_fixed_file_heals_without_
     // The shared credentials file the chain reads; absent at first.
     let env = aws_env(tmp.path(), &[]);
     let credentials = credentials_file(tmp.path());
-    let agent = Agent::start_with_env(&config(&node, &index, &proxy, ""), &env);
+    let agent = Agent::start_with_env(&config(&node, &index, &proxy, "gzip", ""), &env);
 
     // 1. No credentials at all: a clear error, retried; nothing is sent.
     wait_until("the agent logs the missing credentials", WAIT, || {
@@ -256,14 +277,8 @@ fn missing_then_wrong_credentials_lose_nothing_and_the_fixed_file_heals_without_
 
     // 3. The file is fixed (a rotated Secret): picked up without a restart, nothing lost.
     write_credentials(&credentials, RIGHT);
-    let n = expected.len() as u64;
-    let found = es.wait_count(&pattern, n, WAIT);
-    assert_eq!(found, n, "agent log:\n{}", agent.log_text());
-    let log_path = agent.log.clone();
-    agent.stop();
-    let log = read(&log_path);
-    assert_clean(&log, &[RIGHT, WRONG]);
-    assert_exactly(&es, &pattern, &expected);
+    let (found, _) = deliver_all(&es, &pattern, &expected, agent, &proxy, &[RIGHT, WRONG]);
+    let n = expected.len();
     let stats = proxy.stats();
     let by_kind = stats["rejected_by_kind"].as_object().unwrap();
     assert_eq!(
@@ -284,14 +299,7 @@ fn missing_then_wrong_credentials_lose_nothing_and_the_fixed_file_heals_without_
 fn the_verifying_proxy_refuses_what_aws_would_refuse() {
     use aws_credential_types::Credentials;
     use sluice::sink::elasticsearch::aws::sign::sign;
-    let es = Es::new();
-    let tmp = tempfile::tempdir().unwrap();
-    let key = Key {
-        id: FILE_KEY,
-        secret: RIGHT,
-        token: Some(ENV_TOKEN),
-    };
-    let proxy = SigV4Proxy::start(tmp.path(), &es.url, REGION, "es", &[key], AWS_TIMEOUT);
+    let (_es, _tmp, proxy) = start(&[FILE_CREDENTIALS_WITH_TOKEN], AWS_SKEW, 0);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -26,39 +26,50 @@ pub struct Key<'a> {
     pub token: Option<&'a str>,
 }
 
-impl SigV4Proxy {
-    /// Starts the proxy for `service` in `region` in front of `es`; `max_skew` is how old (or
-    /// early) a signature may be (AWS: 5 minutes). Fails loudly if it cannot start.
-    pub fn start(
-        dir: &Path,
-        es: &str,
-        region: &str,
-        service: &str,
-        keys: &[Key],
-        max_skew: Duration,
-    ) -> SigV4Proxy {
-        SigV4Proxy::start_with(dir, es, region, service, keys, max_skew, 0)
-    }
+/// What the proxy checks against.
+pub struct Options<'a> {
+    pub region: &'a str,
+    /// The signing name: `es` or `aoss`.
+    pub service: &'a str,
+    /// Static keys; keys moto's STS issued are always known.
+    pub keys: &'a [Key<'a>],
+    /// How old (or early) a signature may be (AWS: 5 minutes).
+    pub max_skew: Duration,
+    /// The first this many valid `_bulk` requests get a 503 instead of being forwarded.
+    pub fail_bulks: usize,
+}
 
-    /// Like [`SigV4Proxy::start`]; the first `fail_bulks` valid `_bulk` requests get a 503.
-    pub fn start_with(
-        dir: &Path,
-        es: &str,
-        region: &str,
-        service: &str,
-        keys: &[Key],
-        max_skew: Duration,
-        fail_bulks: usize,
-    ) -> SigV4Proxy {
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            region: "eu-west-1",
+            service: "es",
+            keys: &[],
+            max_skew: Duration::from_secs(300),
+            fail_bulks: 0,
+        }
+    }
+}
+
+impl SigV4Proxy {
+    /// Starts the proxy in front of `es`. Fails loudly if it cannot start.
+    pub fn start(dir: &Path, es: &str, opts: &Options) -> SigV4Proxy {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = crate::support::script(&["scripts/moto", "python"]);
         let log = dir.join("sigv4-proxy.log");
         let mut cmd = Command::new(&python);
         cmd.arg(repo.join("tests/support/sigv4_proxy.py"))
-            .args(["--es", es, "--region", region, "--service", service])
-            .arg(format!("--max-skew={}", max_skew.as_secs_f64()))
-            .arg(format!("--fail-bulks={fail_bulks}"));
-        for k in keys {
+            .args([
+                "--es",
+                es,
+                "--region",
+                opts.region,
+                "--service",
+                opts.service,
+            ])
+            .arg(format!("--max-skew={}", opts.max_skew.as_secs_f64()))
+            .arg(format!("--fail-bulks={}", opts.fail_bulks));
+        for k in opts.keys {
             let spec = match k.token {
                 Some(t) => format!("{}:{}:{t}", k.id, k.secret),
                 None => format!("{}:{}", k.id, k.secret),

@@ -31,6 +31,8 @@ const FAILED_LOAD_HOLD: Duration = Duration::from_secs(1);
 /// A refresh ahead of expiry that failed is tried again after this long (the old credentials
 /// serve meanwhile).
 const RETRY_REFRESH: Duration = Duration::from_secs(10);
+/// A load that takes longer (STS or IMDS not answering) fails: every request waits for it.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_FORCED_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_FORCED_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
@@ -186,7 +188,9 @@ impl CredentialCache {
                  credentials again"
             );
         }
-        let result = self.loader.load().await;
+        let result = tokio::time::timeout(LOAD_TIMEOUT, self.loader.load())
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {LOAD_TIMEOUT:?}")));
         let now = Instant::now();
         let mut st = self.lock();
         match result {
@@ -428,6 +432,22 @@ mod tests {
         fake.fail.store(false, Ordering::SeqCst);
         tokio::time::advance(FAILED_LOAD_HOLD).await;
         assert_eq!(key(&c).await, "AKID4");
+    }
+
+    #[derive(Debug)]
+    struct Hangs;
+
+    impl Load for Hangs {
+        fn load(&self) -> BoxFuture<'_, Result<Loaded, String>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_that_hangs_fails_after_the_timeout() {
+        let c = CredentialCache::new(Box::new(Hangs));
+        let e = c.get().await.unwrap_err();
+        assert!(e.contains("no answer within 30s"), "{e}");
     }
 
     #[test]
