@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::parse::multiline;
 use crate::sink::elasticsearch::auth::{Auth, Secret, SecretSource};
+use crate::sink::elasticsearch::aws::RawAwsAuth;
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -309,6 +310,16 @@ struct RawAuth {
     api_key_file: Option<PathBuf>,
     bearer_token: Option<Secret>,
     bearer_token_file: Option<PathBuf>,
+    /// `Some(None)`: the key is there with no settings (`aws:` or `aws: {}`), which still means
+    /// SigV4; a plain `Option` would read a bare `aws:` as "no auth".
+    #[serde(default, deserialize_with = "present")]
+    aws: Option<Option<RawAwsAuth>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -942,19 +953,25 @@ fn validate_auth(a: RawAuth) -> Result<Auth, ConfigError> {
         }
         (None, None) => None,
     };
+    let aws = a
+        .aws
+        .map(|raw| raw.unwrap_or_default().validate())
+        .transpose()?;
     let methods = usize::from(basic.is_some())
         + usize::from(api_key.is_some())
-        + usize::from(bearer.is_some());
+        + usize::from(bearer.is_some())
+        + usize::from(aws.is_some());
     if methods > 1 {
         return Err(invalid(
             "elasticsearch.auth",
-            "choose one method: username+password, api_key or bearer_token",
+            "choose one method: username+password, api_key, bearer_token or aws",
         ));
     }
-    Ok(match (basic, api_key, bearer) {
-        (Some((username, password)), _, _) => Auth::Basic { username, password },
-        (_, Some(k), _) => Auth::ApiKey(k),
-        (_, _, Some(t)) => Auth::Bearer(t),
+    Ok(match (basic, api_key, bearer, aws) {
+        (Some((username, password)), _, _, _) => Auth::Basic { username, password },
+        (_, Some(k), _, _) => Auth::ApiKey(k),
+        (_, _, Some(t), _) => Auth::Bearer(t),
+        (_, _, _, Some(a)) => Auth::Aws(a),
         _ => Auth::None,
     })
 }
@@ -1265,6 +1282,59 @@ mod tests {
         );
         rejects(&format!("{MINIMAL}  auth:\n    api_key: \"\"\n"), "empty");
         rejects(&format!("{MINIMAL}  auth:\n    token: t\n"), "token");
+    }
+
+    #[test]
+    fn aws_auth_is_read_with_defaults() {
+        use crate::sink::elasticsearch::aws::{AwsAuth, AwsService};
+        let aws = |yaml: &str| {
+            load(&format!("{MINIMAL}  auth:\n{yaml}"))
+                .unwrap()
+                .elasticsearch
+                .auth
+        };
+        assert_eq!(
+            aws("    aws:\n      region: eu-west-1\n      service: aoss\n"),
+            Auth::Aws(AwsAuth {
+                region: Some("eu-west-1".into()),
+                service: AwsService::Aoss
+            })
+        );
+        let defaults = Auth::Aws(AwsAuth {
+            region: None,
+            service: AwsService::Es,
+        });
+        assert_eq!(aws("    aws: {}\n"), defaults);
+        // A bare `aws:` (YAML null) still asks for SigV4, not for no authentication.
+        assert_eq!(aws("    aws:\n"), defaults);
+    }
+
+    #[test]
+    fn validate_rejects_bad_aws_auth() {
+        rejects(
+            &format!("{MINIMAL}  auth:\n    aws:\n      service: s3\n"),
+            "s3",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    aws:\n      region: \"\"\n"),
+            "elasticsearch.auth.aws.region",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    aws:\n      region: EU West 1\n"),
+            "elasticsearch.auth.aws.region",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    aws:\n      role_arn: arn:aws:iam::1:role/x\n"),
+            "role_arn",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    aws: {{}}\n    api_key: k\n"),
+            "choose one method",
+        );
+        rejects(
+            &format!("{MINIMAL}  auth:\n    username: u\n    password: p\n    aws:\n"),
+            "choose one method: username+password, api_key, bearer_token or aws",
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .collect();
             println!("  elasticsearch: {}", endpoints.join(", "));
             println!("  index: {}", config.elasticsearch.index.as_str());
+            println!("  auth: {}", config.elasticsearch.auth.summary());
             println!("  state: {}", config.state_dir.display());
             let kube = match &config.kubernetes.source {
                 None => "off (path metadata only)".to_string(),

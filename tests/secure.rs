@@ -9,12 +9,11 @@ mod endpoints;
 mod nginx;
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use endpoints::config_full;
 use nginx::{Nginx, Pki, basic};
-use support::{Agent, Es, Node, messages, ts, unique};
+use support::{Agent, Es, Node, assert_exactly, lines, unique};
 
 const WAIT: Duration = Duration::from_secs(180);
 const RIGHT: &str = "right-pass-4f1c";
@@ -28,24 +27,6 @@ fn accepted() -> Vec<String> {
         format!("ApiKey {API_KEY}"),
         format!("Bearer {TOKEN}"),
     ]
-}
-
-fn lines(node: &Node, pod: &str, n: u64) -> BTreeSet<String> {
-    let p = node.add_pod("shop", pod, "app", false);
-    (0..n)
-        .map(|i| {
-            let m = format!("{pod} line {i}");
-            p.line(&ts(i), "stdout", &m);
-            m
-        })
-        .collect()
-}
-
-fn assert_exactly(es: &Es, pattern: &str, expected: &BTreeSet<String>) {
-    let docs = es.all_docs(pattern);
-    let seen = messages(&docs);
-    assert!(seen.values().all(|&c| c == 1), "duplicates");
-    assert_eq!(&seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
 }
 
 #[test]

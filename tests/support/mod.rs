@@ -5,7 +5,7 @@
 
 pub mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -351,6 +351,12 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config: &Path) -> Agent {
+        Agent::start_with_env(config, &[])
+    }
+
+    /// Like [`Agent::start`], with extra environment variables. Every `AWS_*` variable of the
+    /// test's own environment is removed first, so the machine's AWS settings never leak in.
+    pub fn start_with_env(config: &Path, env: &[(&str, String)]) -> Agent {
         let log = config.with_extension(format!(
             "log.{}",
             std::time::SystemTime::now()
@@ -359,10 +365,17 @@ impl Agent {
                 .as_nanos()
         ));
         let out = fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
             .arg("--config")
             .arg(config)
             .env("SLUICE_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
@@ -458,6 +471,26 @@ pub fn script(args: &[&str]) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+/// Writes `n` CRI lines `"<pod> line <i>"` into a new pod of namespace `shop`; returns them.
+pub fn lines(node: &Node, pod: &str, n: u64) -> BTreeSet<String> {
+    let p = node.add_pod("shop", pod, "app", false);
+    (0..n)
+        .map(|i| {
+            let m = format!("{pod} line {i}");
+            p.line(&ts(i), "stdout", &m);
+            m
+        })
+        .collect()
+}
+
+/// The documents in `pattern` are exactly `expected`, each once (compared by `message`).
+pub fn assert_exactly(es: &Es, pattern: &str, expected: &BTreeSet<String>) {
+    let docs = es.all_docs(pattern);
+    let seen = messages(&docs);
+    assert!(seen.values().all(|&c| c == 1), "duplicates");
+    assert_eq!(&seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
 }
 
 /// Counts documents by their `message`, to find losses and duplicates.

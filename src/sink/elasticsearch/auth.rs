@@ -1,5 +1,6 @@
 //! Credentials for Elasticsearch: basic auth, API key or bearer token, given inline (usually as a
-//! `${VAR}` from the environment) or as a file (how Kubernetes mounts a Secret).
+//! `${VAR}` from the environment) or as a file (how Kubernetes mounts a Secret); or AWS SigV4
+//! signing (see [`aws`](super::aws)), which is applied to the built request instead.
 //!
 //! Files are read again for every request, so a rotated Secret takes effect without a restart,
 //! and a wrong password fixed in the file heals the agent. Nothing here ever prints a secret:
@@ -65,13 +66,33 @@ pub enum Auth {
     /// The base64 `id:api_key` value Elasticsearch returns as `encoded`.
     ApiKey(SecretSource),
     Bearer(SecretSource),
+    /// SigV4 with credentials from the AWS chain: no header here; the request is signed by
+    /// [`Signer`](super::aws::Signer) once built, just before it is sent.
+    Aws(super::aws::AwsAuth),
 }
 
 impl Auth {
+    /// One line for `sluice check`: the method, never a secret.
+    pub fn summary(&self) -> String {
+        match self {
+            Auth::None => "none".into(),
+            Auth::Basic { username, .. } => format!("basic auth as {username}"),
+            Auth::ApiKey(_) => "API key".into(),
+            Auth::Bearer(_) => "bearer token".into(),
+            Auth::Aws(a) => format!(
+                "AWS SigV4 for `{}` in {}, credentials from the AWS chain",
+                a.service.signing_name(),
+                a.region
+                    .as_deref()
+                    .unwrap_or("the region of the AWS environment")
+            ),
+        }
+    }
+
     /// Adds the `Authorization` header (marked sensitive, so reqwest never logs it).
     pub fn apply(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, String> {
         let (scheme, secret) = match self {
-            Auth::None => return Ok(req),
+            Auth::None | Auth::Aws(_) => return Ok(req),
             Auth::Basic { username, password } => {
                 let p = password.read()?;
                 // `basic_auth` marks the header sensitive itself.

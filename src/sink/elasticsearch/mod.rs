@@ -6,11 +6,13 @@
 //! - [`service`]: the HTTP calls (endpoints, compression, timeouts, credentials, TLS).
 //! - [`health`]: which endpoint gets the next request; unhealthy ones are backed off and probed.
 //! - [`auth`]: basic auth, API key, bearer token, inline or from files; never printed.
+//! - [`aws`]: SigV4 signing for Amazon OpenSearch Service / Serverless, AWS credential chain.
 //! - [`bootstrap`]: `sluice setup`: version detection, index templates, lifecycle policy.
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
 
 pub mod auth;
+pub mod aws;
 pub mod batch;
 pub mod bootstrap;
 pub mod encode;

@@ -1,6 +1,7 @@
 //! The HTTP calls: one bulk request (compressed if configured) or one small management request,
 //! sent to a healthy endpoint (see [`health`](super::health)), with the configured credentials
-//! and TLS. Transport errors and 5xx mark the endpoint unhealthy.
+//! and TLS. Transport errors and 5xx mark the endpoint unhealthy. With AWS auth every request,
+//! probes included, is signed here once built, at each attempt (see [`aws`](super::aws)).
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::auth::Auth;
+use super::aws::{Lease, Signer};
 use super::health::{Choice, Health};
 use crate::config::{Compression, ElasticsearchConfig};
 
@@ -43,6 +45,7 @@ pub struct Service {
     health: Mutex<Health>,
     compression: Compression,
     auth: Auth,
+    signer: Option<Signer>,
 }
 
 impl Service {
@@ -89,11 +92,24 @@ impl Service {
             );
             b = b.danger_accept_invalid_certs(true);
         }
-        if !matches!(cfg.auth, Auth::None) && cfg.endpoints.iter().any(|u| u.scheme() == "http") {
-            tracing::warn!(
+        let plain_http = cfg.endpoints.iter().any(|u| u.scheme() == "http");
+        match &cfg.auth {
+            Auth::None => {}
+            // The secret key never travels, but the session token and replayable signed
+            // requests do.
+            Auth::Aws(_) if plain_http => tracing::warn!(
+                "AWS signing is configured for a plain http endpoint: signed requests and the \
+                 session token travel unencrypted"
+            ),
+            _ if plain_http => tracing::warn!(
                 "credentials are configured for a plain http endpoint: they travel unencrypted"
-            );
+            ),
+            _ => {}
         }
+        let signer = match &cfg.auth {
+            Auth::Aws(aws) => Some(Signer::new(aws)),
+            _ => None,
+        };
         let bases = cfg
             .endpoints
             .iter()
@@ -112,6 +128,7 @@ impl Service {
             bases,
             compression: cfg.compression,
             auth: cfg.auth.clone(),
+            signer,
         })
     }
 
@@ -167,9 +184,16 @@ impl Service {
         let mut url = self.bases[i].join(path).map_err(|e| e.to_string())?;
         url.set_query(query);
         let req = build(self.auth.apply(self.client.request(method, url.clone()))?);
+        // A signing failure (no credentials) is not the endpoint's fault: it stays healthy.
+        let (req, lease) = self.prepare(req).await?;
         let result: Result<(u16, Bytes), String> = async {
-            let resp = req.send().await.map_err(|e| describe(&url, &e))?;
+            let resp = self
+                .client
+                .execute(req)
+                .await
+                .map_err(|e| describe(&url, &e))?;
             let status = resp.status().as_u16();
+            self.answered(lease.as_ref(), status);
             let body = resp.bytes().await.map_err(|e| describe(&url, &e))?;
             Ok((status, body))
         }
@@ -193,9 +217,11 @@ impl Service {
                 let req = self
                     .auth
                     .apply(self.client.get(url.clone()).timeout(PROBE_TIMEOUT))?;
-                match req.send().await {
+                let (req, lease) = self.prepare(req).await?;
+                match self.client.execute(req).await {
                     // Any HTTP answer below 500 (even 401) means the node is there.
                     Ok(r) if r.status().as_u16() < 500 => {
+                        self.answered(lease.as_ref(), r.status().as_u16());
                         self.up(i);
                         Ok(i)
                     }
@@ -211,6 +237,29 @@ impl Service {
                     }
                 }
             }
+        }
+    }
+
+    /// Builds the request and, with AWS auth, signs it: now, just before it is sent, so each
+    /// attempt (a retry too) carries a fresh date, and over the exact body bytes it carries.
+    async fn prepare(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Request, Option<Lease>), String> {
+        let mut req = req
+            .build()
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let lease = match &self.signer {
+            Some(signer) => Some(signer.sign(&mut req).await?),
+            None => None,
+        };
+        Ok((req, lease))
+    }
+
+    /// Tells the signer whether the server took its signature (a 401/403 may mean rotated keys).
+    fn answered(&self, lease: Option<&Lease>, status: u16) {
+        if let (Some(signer), Some(lease)) = (&self.signer, lease) {
+            signer.answered(lease, status);
         }
     }
 
