@@ -151,7 +151,9 @@ async fn shutdown_signal() {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The AWS SDK logs each credential load at info, naming the access key id: our own
+        // credential cache logs loads and failures without it.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,aws_config=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
