@@ -203,7 +203,8 @@ impl CredentialCache {
                     st.forced_interval = (st.forced_interval * 2).min(MAX_FORCED_INTERVAL);
                 }
                 let current = Current::new(loaded, st.generation, now);
-                // Which provider of the chain answered is logged by aws-config itself.
+                // aws-config logs which provider answered at info, with the access key id;
+                // the agent's default filter keeps it at warn.
                 tracing::info!(
                     region = %current.lease.region,
                     expires_in = ?current.expires_at.map(|t| t.saturating_duration_since(now)),
