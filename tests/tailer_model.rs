@@ -158,6 +158,7 @@ impl World {
         let consumer = std::thread::spawn(move || {
             let mut n = 0u64;
             while let Some(batch) = rx.blocking_recv() {
+                pool.taken();
                 n += 1;
                 let crashed = dead.load(Ordering::Relaxed);
                 // After a crash half of the in-flight batches reached Elasticsearch, none was acknowledged.

@@ -36,9 +36,6 @@ const CHUNKS_PER_TURN: usize = 4;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// A rotated file is closed once it has been at its end for this long.
 const ROTATED_GRACE: Duration = Duration::from_secs(1);
-/// How long the reader sleeps between attempts to hand a batch to a saturated sink.
-const BACKPRESSURE_PAUSE: Duration = Duration::from_millis(10);
-/// Room in a reserved body for the event that crosses the size limit.
 /// Event-driven rescans happen at most this often.
 const MIN_RESCAN_GAP: Duration = Duration::from_millis(200);
 
@@ -643,6 +640,7 @@ impl Reader {
         // kubelet compresses or deletes them) until there is room again.
         let mut last_scan = Instant::now();
         loop {
+            let seen = self.pool.taken_so_far();
             match self.tx.try_send(batch) {
                 Ok(()) => {
                     self.batch = self.pool.take();
@@ -655,7 +653,8 @@ impl Reader {
                 self.rescan();
                 last_scan = Instant::now();
             }
-            std::thread::sleep(BACKPRESSURE_PAUSE);
+            let until_rescan = MIN_RESCAN_GAP.saturating_sub(last_scan.elapsed());
+            self.pool.wait_for_room(seen, until_rescan);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! A batch: one bulk request body plus what delivery needs to know about it, and the pool that
 //! recycles batches once the sink has settled them.
 
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use super::encode::Item;
 use crate::delivery::FileKey;
@@ -64,11 +64,17 @@ impl Batch {
 /// glibc kept them, they fragmented its arenas. At most `keep` batches wait here; with the one
 /// being filled, the one queued and the ones being sent, at most (max_in_flight + 2) bodies
 /// exist.
+///
+/// The pool also carries the other signal going back from the sink to the reader: that the
+/// sink took a batch from its queue, so a reader waiting on a full queue wakes at once.
 #[derive(Debug)]
 pub struct BatchPool {
     free: Mutex<Vec<Batch>>,
     keep: usize,
     body_bytes: usize,
+    /// How many batches the sink has taken from its queue.
+    taken: Mutex<u64>,
+    room: Condvar,
 }
 
 impl BatchPool {
@@ -78,7 +84,31 @@ impl BatchPool {
             free: Mutex::new(Vec::with_capacity(keep)),
             keep,
             body_bytes: max_body_bytes + BODY_SLACK,
+            taken: Mutex::new(0),
+            room: Condvar::new(),
         }
+    }
+
+    /// The sink took a batch from its queue: there is room for the next one.
+    pub fn taken(&self) {
+        *self.taken.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.room.notify_all();
+    }
+
+    /// A count to pass to [`wait_for_room`](Self::wait_for_room), read before trying to queue
+    /// a batch, so that room made between the try and the wait is not missed.
+    pub fn taken_so_far(&self) -> u64 {
+        *self.taken.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the sink takes a batch after `seen` was read, or `timeout` passes.
+    pub fn wait_for_room(&self, seen: u64, timeout: Duration) {
+        let guard = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            self.room
+                .wait_timeout_while(guard, timeout, |taken| *taken == seen)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
     }
 
     /// An empty batch with a full-size body: a recycled one when there is one.
@@ -148,5 +178,37 @@ mod tests {
         grown.body.resize(grown.body.capacity() + 1, b'x');
         pool.give(grown);
         assert!(pool.lock().is_empty(), "an over-grown body is not kept");
+    }
+
+    #[test]
+    fn a_reader_waiting_for_room_wakes_when_the_sink_takes_a_batch() {
+        let pool = std::sync::Arc::new(BatchPool::new(1024, 2));
+        let seen = pool.taken_so_far();
+        let sink = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                pool.taken();
+            })
+        };
+        let started = Instant::now();
+        pool.wait_for_room(seen, Duration::from_secs(30));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "woken, not timed out"
+        );
+        sink.join().unwrap();
+
+        // Room made before the wait began is not missed.
+        let seen = pool.taken_so_far();
+        pool.taken();
+        let started = Instant::now();
+        pool.wait_for_room(seen, Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(10));
+
+        // Without room it waits out its timeout.
+        let started = Instant::now();
+        pool.wait_for_room(pool.taken_so_far(), Duration::from_millis(30));
+        assert!(started.elapsed() >= Duration::from_millis(30));
     }
 }

@@ -42,13 +42,19 @@ impl Sink {
     pub async fn run(self: Arc<Self>, mut batches: mpsc::Receiver<Batch>) {
         let permits = Arc::new(Semaphore::new(self.max_in_flight));
         let mut tasks = JoinSet::new();
-        while let Some(batch) = batches.recv().await {
-            // The semaphore is never closed, so acquiring cannot fail.
+        loop {
+            // A batch is taken from the queue only once it can be sent, so at most
+            // `max_in_flight` are being sent and one waits in the queue. The semaphore is never
+            // closed, so acquiring cannot fail.
             let permit = permits
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("semaphore open");
+            let Some(batch) = batches.recv().await else {
+                break;
+            };
+            self.pool.taken();
             while tasks.try_join_next().is_some() {}
             let sink = self.clone();
             tasks.spawn(async move {
