@@ -9,8 +9,11 @@
 //!
 //! Not a test: speed is checked here, never in CI. See BENCHMARKS.md for the method.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod endpoint;
+mod es;
+mod tree;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+
+use es::{es_cpu_ms, http_json};
+use tree::TreeStats;
 
 #[derive(Parser, Clone)]
 #[command(about = "Measure sluice catching up on a container log backlog")]
@@ -84,20 +90,13 @@ struct Run {
     idle_cpu_percent: Option<f64>,
 }
 
-#[derive(serde::Deserialize)]
-struct TreeStats {
-    files: usize,
-    events: u64,
-    bytes: u64,
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let bin_dir = std::env::current_exe()?
         .parent()
         .context("executable has no directory")?
         .to_path_buf();
-    let (root, stats) = tree(&args, &bin_dir)?;
+    let (root, stats) = tree::tree(&args, &bin_dir)?;
     eprintln!(
         "tree: {} files, {} events, {:.1} MiB at {}",
         stats.files,
@@ -108,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     if args.runs == 0 {
         return Ok(()); // only generate the tree
     }
-    warm_page_cache(&root)?;
+    tree::warm_page_cache(&root)?;
     let mut runs = Vec::new();
     for i in 0..args.runs {
         let r = run_once(&args, &bin_dir, &root, &stats, i)?;
@@ -187,56 +186,6 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
-/// Generates the tree once per parameter set; later runs reuse it.
-fn tree(args: &Args, bin_dir: &Path) -> anyhow::Result<(PathBuf, TreeStats)> {
-    let name = format!(
-        "tree-f{}-b{}-l{}-{}-j{}-p{}-t{}",
-        args.files,
-        args.bytes,
-        args.line_bytes,
-        args.format,
-        args.json_percent,
-        args.partial_percent,
-        args.trace_percent
-    );
-    let root = args.work_dir.join(name);
-    let stats_file = root.join("stats.json");
-    if let Ok(s) = std::fs::read(&stats_file) {
-        return Ok((root, serde_json::from_slice(&s)?));
-    }
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root)?;
-    eprintln!("generating {} …", root.display());
-    let out = Command::new(bin_dir.join("sluice-loggen"))
-        .arg("--root")
-        .arg(&root)
-        .args(["--pods", &args.files.to_string()])
-        .args(["--bytes", &args.bytes])
-        .args(["--line-bytes", &args.line_bytes.to_string()])
-        .args(["--format", &args.format])
-        .args(["--json-percent", &args.json_percent.to_string()])
-        .args(["--partial-percent", &args.partial_percent.to_string()])
-        .args(["--trace-percent", &args.trace_percent.to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("run sluice-loggen (build it: cargo build --release --bins)")?;
-    if !out.status.success() {
-        bail!("sluice-loggen failed: {}", out.status);
-    }
-    std::fs::write(&stats_file, &out.stdout)?;
-    Ok((root, serde_json::from_slice(&out.stdout)?))
-}
-
-/// Reads every file once so all runs, the first included, find the page cache warm.
-fn warm_page_cache(root: &Path) -> anyhow::Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    for e in std::fs::read_dir(root.join("var/log/containers"))? {
-        let mut f = std::fs::File::open(e?.path())?;
-        while f.read(&mut buf)? > 0 {}
-    }
-    Ok(())
-}
-
 fn run_once(
     args: &Args,
     bin_dir: &Path,
@@ -262,7 +211,7 @@ fn run_once(
         }
         None => {
             let count = Arc::new(AtomicU64::new(0));
-            let addr = counting_endpoint(count.clone())?;
+            let addr = endpoint::counting_endpoint(count.clone())?;
             (
                 format!("http://{addr}"),
                 Box::new(move || Ok(count.load(Ordering::Relaxed))),
@@ -412,114 +361,4 @@ fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     Ok((ticks as f64 / hz, hwm))
-}
-
-/// Total CPU milliseconds of the Elasticsearch node(s) behind `es`.
-fn es_cpu_ms(es: &str) -> anyhow::Result<u64> {
-    let v = http_json("GET", &format!("{es}/_nodes/stats/process"))?;
-    let nodes = v["nodes"].as_object().context("no nodes in node stats")?;
-    Ok(nodes
-        .values()
-        .filter_map(|n| n["process"]["cpu"]["total_in_millis"].as_u64())
-        .sum())
-}
-
-/// A minimal HTTP/1.1 client for the few Elasticsearch calls (plain `http://host:port` only):
-/// keeps the benchmark free of an HTTP client dependency.
-fn http_json(method: &str, url: &str) -> anyhow::Result<serde_json::Value> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("only http:// Elasticsearch URLs are supported")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut s = TcpStream::connect(host)?;
-    write!(
-        s,
-        "{method} {} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n",
-        if path.is_empty() { "/" } else { path }
-    )?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let head_end = memchr::memmem::find(&resp, b"\r\n\r\n").context("bad HTTP response")?;
-    let head = String::from_utf8_lossy(&resp[..head_end]).to_ascii_lowercase();
-    let mut body = resp[head_end + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body)?;
-    }
-    Ok(serde_json::from_slice(&body)?)
-}
-
-fn dechunk(mut b: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = memchr::memmem::find(b, b"\r\n").context("bad chunk")?;
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol])?.trim(), 16)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
-    }
-}
-
-/// A bulk endpoint that only counts: gunzips if needed, counts NDJSON lines (two per document)
-/// and answers `{"errors":false}`, which the agent takes as "all created".
-fn counting_endpoint(count: Arc<AtomicU64>) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let count = count.clone();
-            std::thread::spawn(move || {
-                if let Err(e) = serve(conn, &count) {
-                    eprintln!("counting endpoint: {e:#}");
-                }
-            });
-        }
-    });
-    Ok(addr)
-}
-
-fn serve(conn: TcpStream, count: &AtomicU64) -> anyhow::Result<()> {
-    conn.set_nodelay(true)?;
-    let mut w = conn.try_clone()?;
-    let mut r = BufReader::with_capacity(1 << 20, conn);
-    let mut body = Vec::new();
-    let mut plain = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(()); // keep-alive connection closed by the client
-        }
-        let (mut len, mut gzip) = (0usize, false);
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap_or((l, ""));
-            let (k, v) = (k.to_ascii_lowercase(), v.trim());
-            match k.as_str() {
-                "content-length" => len = v.parse()?,
-                "content-encoding" => gzip = v.eq_ignore_ascii_case("gzip"),
-                "transfer-encoding" => bail!("chunked bodies are not supported"),
-                _ => {}
-            }
-        }
-        body.resize(len, 0);
-        r.read_exact(&mut body)?;
-        let nd = if gzip {
-            plain.clear();
-            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
-            &plain
-        } else {
-            &body
-        };
-        let lines = memchr::memchr_iter(b'\n', nd).count() as u64;
-        count.fetch_add(lines / 2, Ordering::Relaxed);
-        const RESP: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"errors\":false}";
-        w.write_all(RESP)?;
-    }
 }
