@@ -7,24 +7,28 @@
 //! peak RSS (`VmHWM`). Each run starts with an empty state directory, so the agent catches up on
 //! the whole tree from its head, as after a node restart with a backlog.
 //!
+//! With `--kube`, a real kube-apiserver holds one pod per log file, and every event must carry
+//! the pod's API metadata (labels, annotations, owner, image, IP, namespace labels) as in
+//! production; a run where it does not fails.
+//!
 //! Not a test: speed is checked here, never in CI. See BENCHMARKS.md for the method.
+//!
+//! Modules: `tree` (the log tree), `endpoint` (the counting bulk endpoint), `run` (one measured
+//! run and its checks), `report` (best / median, results file), `kube` and `podspec` (the API
+//! server, and what its pods look like), `http` (a minimal client for plain-http calls).
 
 mod endpoint;
-mod es;
+mod http;
+mod kube;
+mod podspec;
+mod report;
+mod run;
 mod tree;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
-
-use es::{es_cpu_ms, http_json};
-use tree::TreeStats;
 
 #[derive(Parser, Clone)]
 #[command(about = "Measure sluice catching up on a container log backlog")]
@@ -75,22 +79,26 @@ struct Args {
     /// Give up on a run after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-struct Run {
-    secs: f64,
-    cpu_secs: f64,
-    peak_rss_kib: u64,
-    mib_per_s: f64,
-    events_per_s: f64,
-    cpu_per_gib: f64,
-    es_cpu_per_gib: Option<f64>,
-    /// Agent CPU while idle after catching up, in percent of one core (with `--idle-secs`).
-    idle_cpu_percent: Option<f64>,
+    /// Enrich from a real kube-apiserver: one pod per log file, created before the runs.
+    #[arg(long)]
+    kube: bool,
+    /// The `scripts/kube-apiserver` instance to use (started if not running).
+    #[arg(long, default_value = "bench")]
+    kube_instance: String,
+    #[arg(long, default_value = "scripts/kube-apiserver")]
+    kube_script: PathBuf,
+    /// Pod creations in flight at once during set-up.
+    #[arg(long, default_value_t = 16)]
+    kube_concurrency: usize,
+    /// Leave the API server running at the end (it is stopped if this run set started it).
+    #[arg(long)]
+    kube_keep: bool,
 }
 
 fn main() -> anyhow::Result<()> {
+    // reqwest (--kube's admin client) uses rustls, and the workspace enables both the ring and
+    // aws-lc-rs providers: pick one, as the agent does. Err: one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let bin_dir = std::env::current_exe()?
         .parent()
@@ -107,258 +115,39 @@ fn main() -> anyhow::Result<()> {
     if args.runs == 0 {
         return Ok(()); // only generate the tree
     }
-    tree::warm_page_cache(&root)?;
+    let kube = match args.kube {
+        true => Some(kube::RunSet::prepare(&args, &root)?),
+        false => None,
+    };
+    if let Some(k) = &kube {
+        report::setup(&k.setup);
+    }
+    let target = run::Target {
+        bin_dir: &bin_dir,
+        root: &root,
+        stats: &stats,
+        kube: kube.as_ref(),
+    };
+    let runs = run_all(&args, &target);
+    // Pods are deleted (and the API server stopped if started here) whatever the runs did.
+    let setup = kube.as_ref().map(|k| k.setup);
+    if let Some(k) = kube {
+        k.api.finish(args.kube_keep)?;
+    }
+    report::summary(&args, &stats, &runs?, setup.as_ref())
+}
+
+fn run_all(args: &Args, target: &run::Target<'_>) -> anyhow::Result<Vec<run::Run>> {
+    tree::warm_page_cache(target.root)?;
     let mut runs = Vec::new();
     for i in 0..args.runs {
-        let r = run_once(&args, &bin_dir, &root, &stats, i)?;
-        eprintln!(
-            "run {}/{}: {:.2} s, {:.1} MiB/s, {:.0} events/s, {:.2} CPU-s/GiB, peak RSS {:.1} MiB{}",
-            i + 1,
-            args.runs,
-            r.secs,
-            r.mib_per_s,
-            r.events_per_s,
-            r.cpu_per_gib,
-            r.peak_rss_kib as f64 / 1024.0,
-            r.es_cpu_per_gib
-                .map(|c| format!(", Elasticsearch {c:.1} CPU-s/GiB"))
-                .unwrap_or_default()
-                + &r.idle_cpu_percent
-                    .map(|c| format!(", idle {c:.2}% of a core"))
-                    .unwrap_or_default()
-        );
+        let r = run::run_once(args, target, i)?;
+        report::run(args, i, &r);
         runs.push(r);
     }
-    let best = |f: fn(&Run) -> f64, lower: bool| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        let b = if lower { v[0] } else { v[v.len() - 1] };
-        (b, v[v.len() / 2])
-    };
-    let (cpu_b, cpu_m) = best(|r| r.cpu_per_gib, true);
-    let (mibs_b, mibs_m) = best(|r| r.mib_per_s, false);
-    let (eps_b, eps_m) = best(|r| r.events_per_s, false);
-    let (rss_b, rss_m) = best(|r| r.peak_rss_kib as f64 / 1024.0, true);
-    println!(
-        "files={} bytes={} line={} format={} gzip={} workers={} sink={} | CPU-s/GiB best {:.2} median {:.2} | MiB/s best {:.1} median {:.1} | events/s best {:.0} median {:.0} | peak RSS MiB best {:.1} median {:.1}",
-        stats.files,
-        args.bytes,
-        args.line_bytes,
-        args.format,
-        args.gzip,
-        args.worker_threads,
-        if args.es.is_some() {
-            "elasticsearch"
-        } else {
-            "counting"
-        },
-        cpu_b,
-        cpu_m,
-        mibs_b,
-        mibs_m,
-        eps_b,
-        eps_m,
-        rss_b,
-        rss_m
-    );
-    if let Some(path) = &args.results {
-        let line = serde_json::json!({
-            "label": args.label, "files": stats.files, "bytes": stats.bytes,
-            "events": stats.events, "line_bytes": args.line_bytes, "format": args.format,
-            "gzip": args.gzip, "workers": args.worker_threads,
-            "sink": if args.es.is_some() { "elasticsearch" } else { "counting" },
-            "cpu_per_gib": {"best": cpu_b, "median": cpu_m},
-            "mib_per_s": {"best": mibs_b, "median": mibs_m},
-            "events_per_s": {"best": eps_b, "median": eps_m},
-            "peak_rss_mib": {"best": rss_b, "median": rss_m},
-            "runs": runs,
-        });
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        writeln!(f, "{line}")?;
-    }
-    Ok(())
+    Ok(runs)
 }
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
-}
-
-fn run_once(
-    args: &Args,
-    bin_dir: &Path,
-    root: &Path,
-    stats: &TreeStats,
-    i: usize,
-) -> anyhow::Result<Run> {
-    let run_dir = args.work_dir.join(format!("run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&run_dir);
-    std::fs::create_dir_all(&run_dir)?;
-    let index = format!("sluice-bench-{}-{i}", std::process::id());
-    let (url, counter): (String, Box<dyn Fn() -> anyhow::Result<u64>>) = match &args.es {
-        Some(es) => {
-            let es = es.trim_end_matches('/').to_string();
-            let count_url = format!("{es}/{index}-*/_count");
-            (
-                es,
-                Box::new(move || {
-                    let v = http_json("GET", &count_url)?;
-                    Ok(v["count"].as_u64().unwrap_or(0))
-                }),
-            )
-        }
-        None => {
-            let count = Arc::new(AtomicU64::new(0));
-            let addr = endpoint::counting_endpoint(count.clone())?;
-            (
-                format!("http://{addr}"),
-                Box::new(move || Ok(count.load(Ordering::Relaxed))),
-            )
-        }
-    };
-    let es_cpu_before = args.es.as_deref().map(es_cpu_ms).transpose()?;
-    let config = run_dir.join("sluice.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "node_name: bench-node\ncluster_name: bench\nstate_dir: {state}\n\
-             input:\n  root: {root}\n  include: [\"/var/log/containers/*.log\"]\n  read_from: head\n\
-             parse:\n  json:\n    enabled: true\n    target: json\n\
-             elasticsearch:\n  endpoints: [\"{url}\"]\n  index: \"{index}-%Y.%m.%d\"\n  compression: {comp}\n\
-             telemetry:\n  listen: \"off\"\n",
-            state = run_dir.join("state").display(),
-            root = root.display(),
-            comp = if args.gzip { "gzip" } else { "none" },
-        ),
-    )?;
-    let started = Instant::now();
-    let mut child = Command::new(bin_dir.join("sluice"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--worker-threads")
-        .arg(args.worker_threads.to_string())
-        .env("SLUICE_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .context("start sluice (build it: cargo build --release --bins)")?;
-    let pid = child.id();
-    let mut result = watch(args, &mut child, pid, stats, &*counter, started, i);
-    let mut idle_cpu_percent = None;
-    if result.is_ok() && args.idle_secs > 0 {
-        let (before, _) = proc_usage(pid)?;
-        std::thread::sleep(Duration::from_secs(args.idle_secs));
-        let (after, hwm) = proc_usage(pid)?;
-        idle_cpu_percent = Some((after - before) / args.idle_secs as f64 * 100.0);
-        if let Ok(r) = &mut result {
-            r.2 = r.2.max(hwm);
-        }
-    }
-    // SIGTERM: the agent's normal stop; then reap it whatever happened.
-    // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let status = child.wait()?;
-    let (secs, cpu, hwm) = result?;
-    if !status.success() {
-        bail!("sluice exited with {status}");
-    }
-    // Duplicates would show as more documents than events once the agent has stopped.
-    let final_count = counter()?;
-    if args.es.is_none() && final_count != stats.events {
-        bail!(
-            "endpoint counted {final_count} documents, the tree has {} events",
-            stats.events
-        );
-    }
-    let gib = stats.bytes as f64 / (1u64 << 30) as f64;
-    let es_cpu_per_gib = match (&args.es, es_cpu_before) {
-        (Some(es), Some(before)) => {
-            let after = es_cpu_ms(es)?;
-            let _ = http_json("DELETE", &format!("{es}/{index}-*"));
-            Some((after - before) as f64 / 1000.0 / gib)
-        }
-        _ => None,
-    };
-    let _ = std::fs::remove_dir_all(&run_dir);
-    Ok(Run {
-        secs,
-        cpu_secs: cpu,
-        peak_rss_kib: hwm,
-        mib_per_s: mib(stats.bytes) / secs,
-        events_per_s: stats.events as f64 / secs,
-        cpu_per_gib: cpu / gib,
-        es_cpu_per_gib,
-        idle_cpu_percent,
-    })
-}
-
-/// Polls until every event has arrived; returns (seconds, CPU seconds, VmHWM KiB) at that moment.
-fn watch(
-    args: &Args,
-    child: &mut Child,
-    pid: u32,
-    stats: &TreeStats,
-    counter: &dyn Fn() -> anyhow::Result<u64>,
-    started: Instant,
-    i: usize,
-) -> anyhow::Result<(f64, f64, u64)> {
-    let poll = if args.es.is_some() {
-        Duration::from_millis(500)
-    } else {
-        Duration::from_millis(20)
-    };
-    let mut last_print = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait()? {
-            bail!("sluice exited early: {st}");
-        }
-        let n = counter()?;
-        let (cpu, hwm) = proc_usage(pid)?;
-        let secs = started.elapsed().as_secs_f64();
-        if n >= stats.events {
-            eprint!("\r\x1b[K");
-            return Ok((secs, cpu, hwm));
-        }
-        if secs > args.timeout_secs as f64 {
-            bail!(
-                "timed out after {secs:.0} s with {n} of {} documents",
-                stats.events
-            );
-        }
-        if last_print.elapsed() >= Duration::from_millis(500) {
-            let done = n as f64 / stats.events as f64;
-            eprint!(
-                "\r\x1b[K[run {}/{}] {secs:5.1} s  {:6.1}/{:.1} MiB  {n}/{} docs  {:.1} MiB/s  cpu {cpu:.1} s  rss {:.1} MiB",
-                i + 1,
-                args.runs,
-                done * mib(stats.bytes),
-                mib(stats.bytes),
-                stats.events,
-                done * mib(stats.bytes) / secs,
-                hwm as f64 / 1024.0
-            );
-            let _ = std::io::stderr().flush();
-            last_print = Instant::now();
-        }
-        std::thread::sleep(poll);
-    }
-}
-
-/// User + system CPU seconds and VmHWM (KiB) of a live process.
-fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')').context("bad /proc stat")? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    Ok((ticks as f64 / hz, hwm))
 }
