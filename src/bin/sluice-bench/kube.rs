@@ -90,20 +90,24 @@ impl ApiServer {
     }
 
     /// The agent's `kubernetes:` section: the sluice service account's token, the CA.
-    pub fn agent_config(&self) -> anyhow::Result<String> {
+    pub fn agent_config(&self, metadata_wait: Option<&str>) -> anyhow::Result<String> {
         let token_file = self.dir.join("bench-agent.token");
         std::fs::write(&token_file, self.var("KUBE_SLUICE_TOKEN")?)?;
         let allow: Vec<String> = podspec::ANNOTATION_ALLOWLIST
             .iter()
             .map(|a| format!("\"{a}\""))
             .collect();
-        Ok(format!(
+        let mut section = format!(
             "kubernetes:\n  enabled: on\n  url: {}\n  token_file: {}\n  ca_file: {}\n  annotation_allowlist: [{}]\n",
             self.var("KUBE_URL")?,
             token_file.display(),
             self.var("KUBE_CA_FILE")?,
             allow.join(", ")
-        ))
+        );
+        if let Some(wait) = metadata_wait {
+            section.push_str(&format!("  metadata_wait: {wait}\n"));
+        }
+        Ok(section)
     }
 
     /// The API server's and etcd's pids, to account their CPU during a run.

@@ -93,6 +93,10 @@ struct Args {
     /// Leave the API server running at the end (it is stopped if this run set started it).
     #[arg(long)]
     kube_keep: bool,
+    /// The agent's `kubernetes.metadata_wait` (unset: the agent's default, 2s): how long a file
+    /// waits for its pod's metadata before it ships with what the path tells.
+    #[arg(long)]
+    kube_metadata_wait: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {

@@ -33,6 +33,9 @@ pub fn run(args: &Args, i: usize, r: &Run) {
     if let Some(b) = r.fragment_bytes_per_doc {
         extra += &format!(", metadata {b:.0} B/doc");
     }
+    if let Some(l) = r.listed_secs {
+        extra += &format!(", pods listed at {l:.2} s");
+    }
     if let Some(c) = r.api_cpu_secs {
         extra += &format!(", API server + etcd {c:.2} CPU-s");
     }

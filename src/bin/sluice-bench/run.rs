@@ -3,7 +3,8 @@
 //! the checks that make a figure trustworthy (clean exit, exactly the tree's events, and with
 //! `--kube` every event enriched from the API server).
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Run {
     pub fragment_bytes_per_doc: Option<f64>,
     /// kube-apiserver + etcd CPU seconds during the run (with `--kube`).
     pub api_cpu_secs: Option<f64>,
+    /// When the agent had listed its node's pods, seconds after its start (with `--kube`).
+    pub listed_secs: Option<f64>,
 }
 
 /// What the runs of one configuration share.
@@ -100,23 +103,42 @@ pub fn run_once(args: &Args, t: &Target<'_>, i: usize) -> anyhow::Result<Run> {
         listen = telemetry.as_deref().unwrap_or("off"),
     );
     if let Some(k) = t.kube {
-        config.push_str(&k.api.agent_config()?);
+        config.push_str(&k.api.agent_config(args.kube_metadata_wait.as_deref())?);
     }
     let config_file = run_dir.join("sluice.yaml");
     std::fs::write(&config_file, config)?;
     let api_pids = t.kube.map(|k| k.api.pids()).unwrap_or_default();
     let api_cpu_before = cpu_of(&api_pids);
-    let started = Instant::now();
-    let mut child = Command::new(t.bin_dir.join("sluice"))
+    let mut agent = Command::new(t.bin_dir.join("sluice"));
+    agent
         .arg("--config")
         .arg(&config_file)
         .arg("--worker-threads")
         .arg(args.worker_threads.to_string())
-        .env("SLUICE_LOG", "warn")
         .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    // With --kube the pod watch's "listed" line tells how long the initial list took.
+    agent.env(
+        "SLUICE_LOG",
+        match t.kube {
+            Some(_) => "warn,sluice::kubernetes::watch=info",
+            None => "warn",
+        },
+    );
+    // SAFETY: prctl(2) only, between fork and exec. The agent is stopped when this driver dies
+    // (a broken pipe, ^C), instead of lingering and skewing later measurements.
+    unsafe {
+        agent.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        })
+    };
+    let started = Instant::now();
+    let mut child = agent
         .spawn()
         .context("start sluice (build it: cargo build --release --bins)")?;
     let pid = child.id();
+    let log = child.stderr.take().map(|e| follow_log(e, started));
     let mut result = watch(args, t.stats, &mut child, &sink, started, i);
     let api_cpu_secs = t.kube.map(|_| cpu_of(&api_pids) - api_cpu_before);
     let mut idle_cpu_percent = None;
@@ -137,6 +159,12 @@ pub fn run_once(args: &Args, t: &Target<'_>, i: usize) -> anyhow::Result<Run> {
     // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let status = child.wait()?;
+    let listed_secs = match log {
+        Some(log) => log
+            .join()
+            .map_err(|_| anyhow::anyhow!("agent log reader panicked"))?,
+        None => None,
+    };
     let (secs, cpu, hwm) = result?;
     if !status.success() {
         bail!("sluice exited with {status}");
@@ -176,6 +204,26 @@ pub fn run_once(args: &Args, t: &Target<'_>, i: usize) -> anyhow::Result<Run> {
             Sink::Elasticsearch { .. } => None,
         },
         api_cpu_secs,
+        listed_secs,
+    })
+}
+
+/// Passes the agent's log through to stderr; returns, once the agent has exited, when it said
+/// it had listed the node's pods (seconds after its start).
+fn follow_log(
+    stderr: std::process::ChildStderr,
+    started: Instant,
+) -> std::thread::JoinHandle<Option<f64>> {
+    std::thread::spawn(move || {
+        let mut listed = None;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if listed.is_none() && line.contains("pod metadata listed") {
+                listed = Some(started.elapsed().as_secs_f64());
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        listed
     })
 }
 
