@@ -362,8 +362,16 @@ impl RunSet {
         let api = ApiServer::start(&args.kube_script, &args.kube_instance)?;
         let mut containers = tree::containers(root)?;
         let marker = fresh_marker();
-        let setup = api.setup(&mut containers, &marker, args.kube_concurrency, started)?;
-        Ok(RunSet { api, marker, setup })
+        match api.setup(&mut containers, &marker, args.kube_concurrency, started) {
+            Ok(setup) => Ok(RunSet { api, marker, setup }),
+            Err(e) => {
+                // Leave no half-made pod set, nor an API server this run set started.
+                if let Err(cleanup) = api.finish(false) {
+                    eprintln!("kube: clean-up after a failed set-up: {cleanup:#}");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// What the counting endpoint looks for in the documents it samples.
