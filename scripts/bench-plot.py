@@ -14,6 +14,8 @@ series = {}
 for r in rows:
     if r["line_bytes"] != 120 or r["workers"] != 2 or r["sink"] != "counting":
         continue
+    if r.get("metadata", "path") != "path":  # --kube rows are a series of their own
+        continue
     series.setdefault(r["gzip"], {})[r["files"]] = r
 
 W, H, M = 460, 300, 55
