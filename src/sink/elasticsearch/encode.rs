@@ -135,6 +135,8 @@ impl FileContext {
         );
         t.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
         t.extend_from_slice(b"\"}}\n");
+        // One per open file, kept as long as the file is: no spare capacity.
+        t.shrink_to_fit();
         FileContext {
             fingerprint,
             tail: t,
