@@ -93,12 +93,6 @@ fn leaves(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-fn free_port() -> u16 {
-    // Bound then released; the agent binds it a moment later (a race only with other binders).
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 #[test]
 fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     let es = Es::new();
