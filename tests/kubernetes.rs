@@ -2,7 +2,8 @@
 //! scenario that stops or restarts it): the agent runs with the `sluice` service account's token
 //! and exactly the RBAC of `deploy/kubernetes/rbac.yaml`, so a missing permission fails here.
 //! Pods are created bound to the test node (no scheduler or kubelet); the test writes their log
-//! files at their real uid.
+//! files at their real uid. Each agent serves `/metrics`, and the scenarios assert the
+//! Kubernetes metrics they move (events without metadata, watch errors and re-lists, pods cached).
 
 #[path = "support/kube.rs"]
 mod kube;
@@ -14,15 +15,76 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use kube::{Kube, add_pod_log};
-use support::{Agent, Es, Node, ts, unique};
+use support::{Agent, Es, Metrics, Node, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(120);
 /// `Node::config` names the node `test-node`.
 const NODE: &str = "test-node";
+/// The watched resources (the `resource` label).
+const RESOURCES: [&str; 2] = ["pods", "namespaces"];
+const WITHOUT_METADATA: &str = "sluice_events_without_metadata_total";
+const PODS_CACHED: &str = "sluice_kubernetes_pods_cached";
 
+fn watch_errors(resource: &str) -> String {
+    format!("sluice_kubernetes_watch_errors_total{{resource=\"{resource}\"}}")
+}
+
+fn watch_restarts(resource: &str) -> String {
+    format!("sluice_kubernetes_watch_restarts_total{{resource=\"{resource}\"}}")
+}
+
+/// Starts the agent with `/metrics` on.
 fn start(node: &Node, index: &str, k: &Kube, extra: &str) -> Agent {
     let config = node.config(index, &k.agent_config(extra));
+    support::serve_metrics(&config);
     Agent::start(&config)
+}
+
+/// Scrapes until `ok` holds (bounded by `WAIT`); fails showing the Kubernetes metrics.
+fn metrics_until(agent: &Agent, what: &str, ok: impl Fn(&Metrics) -> bool) -> Metrics {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = agent.metrics();
+        if ok(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not within {WAIT:?}: {what}\n{}{}",
+            m.show("sluice_kubernetes"),
+            m.show("sluice_events")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits (bounded) until every event the agent encoded is acknowledged and in `index`; returns
+/// those documents and the metrics of that moment, which then describe exactly them.
+fn settled(es: &Es, index: &str, agent: &Agent) -> (Vec<Value>, Metrics) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = agent.metrics();
+        let encoded = m.get("sluice_events_encoded_total");
+        let docs = docs(es, index);
+        if m.get("sluice_events_delivered_total") == encoded && docs.len() as f64 == encoded {
+            return (docs, m);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} documents in {index}, {}",
+            docs.len(),
+            m.show("sluice_events")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Documents without the pod's labels: shipped with path metadata only (every pod in these
+/// tests has labels).
+fn without_labels(docs: &[Value]) -> usize {
+    docs.iter()
+        .filter(|d| d["kubernetes"].get("labels").is_none())
+        .count()
 }
 
 /// All documents of `index`; none while the index does not exist yet.
@@ -107,8 +169,14 @@ fn labels_allowed_annotations_namespace_labels_and_workloads_are_enriched() {
     }
     assert_eq!(es.wait_count(&index, 5, WAIT), 5);
     let docs = by_message(&es.all_docs(&index));
+    let metrics = agent.metrics();
     agent.stop();
     k.delete_pods(&ns);
+    assert_eq!(
+        metrics.get(WITHOUT_METADATA),
+        0.0,
+        "every event was enriched"
+    );
 
     let web = &docs["hello from web-7d4b9c6f8-x2k9p"]["kubernetes"];
     assert_eq!(web["labels"]["app_kubernetes_io/name"], "web");
@@ -178,9 +246,15 @@ fn a_deleted_pods_late_lines_are_still_enriched() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
+    let metrics = agent.metrics();
     agent.stop();
     k.delete_pods(&ns);
     assert_eq!(doc["kubernetes"]["labels"]["v"], "2", "{doc}");
+    assert_eq!(
+        metrics.get(WITHOUT_METADATA),
+        0.0,
+        "a deleted pod's lines within its grace period have its metadata"
+    );
 }
 
 #[test]
@@ -252,12 +326,35 @@ fn api_server_down_at_start_ships_path_metadata_then_enriches() {
         assert_eq!(d["kubernetes"]["pod"]["uid"], uid.as_str());
         assert!(d["kubernetes"].get("labels").is_none(), "{d}");
     }
+    let down = metrics_until(&agent, "watch errors for both resources", |m| {
+        RESOURCES.iter().all(|r| m.get(&watch_errors(r)) > 0.0)
+    });
+    assert_eq!(down.get(WITHOUT_METADATA), 5.0, "the five early events");
+    for r in RESOURCES {
+        assert_eq!(
+            down.get(&watch_restarts(r)),
+            0.0,
+            "no list of {r} has completed: a failed list is an error, not a restart"
+        );
+    }
+    assert_eq!(down.get(PODS_CACHED), 0.0);
+
     k.script("start-apiserver");
     until_enriched(&es, &index, &log, "later", |d| {
         d["kubernetes"]["labels"]["app"] == "p"
     });
+    let on_node = k.pods_on_node(NODE);
+    metrics_until(&agent, "one completed list each, every pod cached", |m| {
+        RESOURCES.iter().all(|r| m.get(&watch_restarts(r)) == 1.0)
+            && m.get(PODS_CACHED) == on_node as f64
+    });
+    // Counted exactly: one per document that went out without the pod's labels.
+    let (docs, metrics) = settled(&es, &index, &agent);
     agent.stop();
     k.delete_pods(&ns);
+    let unenriched = without_labels(&docs);
+    assert!(unenriched >= 5, "{unenriched}");
+    assert_eq!(metrics.get(WITHOUT_METADATA), unenriched as f64);
 }
 
 #[test]
@@ -274,6 +371,17 @@ fn an_api_server_restart_is_followed() {
     until_enriched(&es, &index, &a, "a1", |d| {
         d["kubernetes"]["labels"]["v"] == "before"
     });
+    let before = metrics_until(&agent, "one completed list each", |m| {
+        RESOURCES.iter().all(|r| m.get(&watch_restarts(r)) == 1.0)
+    });
+    for r in RESOURCES {
+        assert_eq!(
+            before.get(&watch_errors(r)),
+            0.0,
+            "{}",
+            before.show("sluice_kubernetes")
+        );
+    }
     k.script("restart");
     // A pod created and a label changed after the restart reach the agent: the watch resumed.
     k.pod(&ns, "a", NODE, &["app"], json!({"labels": {"v": "after"}}));
@@ -285,13 +393,31 @@ fn an_api_server_restart_is_followed() {
     until_enriched(&es, &index, &a, "a2", |d| {
         d["kubernetes"]["labels"]["v"] == "after"
     });
+    // The restart broke both watches (errors) and the fresh watch cache refused their
+    // resourceVersion (410), so both re-listed; the re-listed cache holds the node's pods.
+    let on_node = k.pods_on_node(NODE);
+    metrics_until(
+        &agent,
+        "watch errors and a re-list for both resources",
+        |m| {
+            RESOURCES.iter().all(|r| {
+                m.get(&watch_errors(r)) > before.get(&watch_errors(r))
+                    && m.get(&watch_restarts(r)) > before.get(&watch_restarts(r))
+            }) && m.get(PODS_CACHED) == on_node as f64
+        },
+    );
     agent.stop();
     k.delete_pods(&ns);
 }
 
+/// `deleted_pod_grace` of the 110-pod test: long enough to see the deleted pods still cached
+/// at the store's sweeps (every 5 s), short for the test.
+const GRACE: Duration = Duration::from_secs(10);
+
 /// 110 pods (the kubelet's default maximum) on the node, and the API requests the agent makes
 /// for them over a minute, counted in the API server's audit log by the sluice user: a list and
-/// a watch per resource, never a request per pod.
+/// a watch per resource, never a request per pod. All 110 are in the metadata cache, and after
+/// their deletion they stay there for the grace period, then go.
 #[test]
 fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
     let es = Es::new();
@@ -335,7 +461,12 @@ fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
     }
     let audit_start = std::fs::metadata(&audit_log).map_or(0, |m| m.len());
     let started = Instant::now();
-    let agent = start(&node, &index, &k, "");
+    let agent = start(
+        &node,
+        &index,
+        &k,
+        &format!("  deleted_pod_grace: {}s\n", GRACE.as_secs()),
+    );
     for round in 0..3u64 {
         for (i, log) in logs.iter().enumerate() {
             log.line(&ts(round), "stdout", &format!("p{i} line {round}"));
@@ -354,12 +485,35 @@ fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
         unenriched.len(),
         unenriched.first()
     );
+    // Every pod bound to the node (a failed earlier run may have left some) is cached.
+    let on_node = k.pods_on_node(NODE);
+    assert!(on_node >= 110, "{on_node}");
+    metrics_until(&agent, &format!("{PODS_CACHED} == {on_node}"), |m| {
+        m.get(PODS_CACHED) == on_node as f64
+    });
     let remaining = Duration::from_secs(60).saturating_sub(started.elapsed());
     std::thread::sleep(remaining);
-    agent.stop();
-    k.delete_pods(&ns);
-
     let audit = std::fs::read(&audit_log).expect("audit log");
+    let window = started.elapsed();
+
+    // Deleted pods stay cached for deleted_pod_grace (their last lines are still enriched),
+    // then leave the cache.
+    let deleted = Instant::now();
+    k.delete_pods(&ns);
+    let left = k.pods_on_node(NODE);
+    metrics_until(&agent, "the deleted pods leave the cache", |m| {
+        m.get(PODS_CACHED) != on_node as f64
+    });
+    assert!(
+        deleted.elapsed() >= GRACE,
+        "deleted pods left the cache after {:?}, within deleted_pod_grace ({GRACE:?})",
+        deleted.elapsed()
+    );
+    metrics_until(&agent, &format!("{PODS_CACHED} == {left}"), |m| {
+        m.get(PODS_CACHED) == left as f64
+    });
+    agent.stop();
+
     let mut requests: BTreeMap<String, (String, String)> = BTreeMap::new();
     for line in audit[audit_start as usize..].split(|b| *b == b'\n') {
         let Ok(ev) = serde_json::from_slice::<Value>(line) else {
@@ -385,7 +539,7 @@ fn a_node_with_110_pods_costs_a_handful_of_api_requests() {
     }
     eprintln!(
         "API requests by the sluice user for 110 pods over {:?}: {} {:?}",
-        started.elapsed(),
+        window,
         requests.len(),
         by_kind
     );
@@ -439,7 +593,66 @@ fn a_file_waiting_for_its_pod_does_not_hold_the_others() {
         "the late file went out by the wait's expiry, not by the pod's arrival"
     );
     let by = by_message(&docs(&es, &index));
+    let metrics = agent.metrics();
     agent.stop();
     k.delete_pods(&ns);
     assert_eq!(by["late line"]["kubernetes"]["labels"]["p"], "late");
+    assert_eq!(
+        metrics.get(WITHOUT_METADATA),
+        0.0,
+        "waiting is not shipping without"
+    );
+}
+
+/// A file whose pod never comes to this node (created, never scheduled here) waits
+/// `metadata_wait`, then ships with what its path tells, and each of its events is counted in
+/// `sluice_events_without_metadata_total`; the enriched file beside it counts nothing.
+#[test]
+fn a_file_whose_pod_never_comes_ships_after_metadata_wait_and_is_counted() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("never");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-never");
+    let agent = start(&node, &index, &k, "  metadata_wait: 1s\n");
+    // Listed first, so the known pod's file is enriched well within the 1 s.
+    metrics_until(&agent, "the pod list", |m| {
+        m.get(&watch_restarts("pods")) == 1.0
+    });
+    let known_uid = k.pod(
+        &ns,
+        "known",
+        NODE,
+        &["app"],
+        json!({"labels": {"p": "known"}}),
+    );
+    let elsewhere_uid = k.pod(
+        &ns,
+        "elsewhere",
+        "",
+        &["app"],
+        json!({"labels": {"p": "elsewhere"}}),
+    );
+    let known = add_pod_log(&node, &ns, "known", &known_uid, "app");
+    let elsewhere = add_pod_log(&node, &ns, "elsewhere", &elsewhere_uid, "app");
+    for i in 0..3 {
+        known.line(&ts(i), "stdout", &format!("known {i}"));
+        elsewhere.line(&ts(i), "stdout", &format!("elsewhere {i}"));
+    }
+    assert_eq!(es.wait_count(&index, 6, WAIT), 6);
+    let (docs, metrics) = settled(&es, &index, &agent);
+    agent.stop();
+    k.delete_pods(&ns);
+    let by = by_message(&docs);
+    for i in 0..3 {
+        assert_eq!(
+            by[&format!("known {i}")]["kubernetes"]["labels"]["p"],
+            "known"
+        );
+        let d = &by[&format!("elsewhere {i}")];
+        assert!(d["kubernetes"].get("labels").is_none(), "{d}");
+        assert_eq!(d["kubernetes"]["pod"]["uid"], elsewhere_uid.as_str());
+    }
+    assert_eq!(metrics.get(WITHOUT_METADATA), 3.0);
 }

@@ -99,10 +99,6 @@ pub async fn watch_pods(
         };
         match item {
             Ok(Event::Init) => {
-                metrics
-                    .kube_watch_restarts
-                    .get_or_create(&resource("pods"))
-                    .inc();
                 listing = Some(HashSet::new());
             }
             Ok(Event::InitApply(pod)) => {
@@ -119,6 +115,12 @@ pub async fn watch_pods(
                     tracing::info!(pods = l.len(), node = %node_name, "pod metadata listed");
                 }
                 store.set_pods_synced();
+                // Counted once the list is complete: kube emits `Init` before each list
+                // attempt, so a failing list would otherwise count as a restart too.
+                metrics
+                    .kube_watch_restarts
+                    .get_or_create(&resource("pods"))
+                    .inc();
             }
             Ok(Event::Apply(pod)) => {
                 if let Some(m) = meta::from_pod(&pod, &cfg.annotation_allowlist) {
@@ -174,18 +176,18 @@ pub async fn watch_namespaces(
                     store.apply_namespace(name, labels);
                 }
             }
-            Ok(Event::Init) => {
-                metrics
-                    .kube_watch_restarts
-                    .get_or_create(&resource("namespaces"))
-                    .inc();
-            }
             Ok(Event::Delete(ns)) => {
                 if let Some(name) = &ns.metadata.name {
                     store.delete_namespace(name);
                 }
             }
-            Ok(Event::InitDone) => {}
+            Ok(Event::Init) => {}
+            Ok(Event::InitDone) => {
+                metrics
+                    .kube_watch_restarts
+                    .get_or_create(&resource("namespaces"))
+                    .inc();
+            }
             Err(e) => {
                 metrics
                     .kube_watch_errors

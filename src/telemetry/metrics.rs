@@ -18,6 +18,9 @@ pub struct Resource {
     pub resource: &'static str,
 }
 
+/// The `resource` values of the Kubernetes watch metrics: what `kubernetes::watch` watches.
+pub const KUBE_RESOURCES: [&str; 2] = ["pods", "namespaces"];
+
 /// Every metric the agent exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -43,8 +46,10 @@ pub struct Metrics {
     pub events_without_metadata: Counter,
     /// Dropped by a `sluice.io/exclude*` annotation.
     pub events_excluded: Counter,
+    /// resource: pods, namespaces (`KUBE_RESOURCES`)
     pub kube_watch_errors: Family<Resource, Counter>,
-    /// (Re-)lists: one at start, one after each watch that could not be resumed.
+    /// Completed (re-)lists: one at start, one after each watch that could not be resumed. A
+    /// list that fails counts as an error only, so "errors and no restart" means no fresh list.
     pub kube_watch_restarts: Family<Resource, Counter>,
     pub kube_pods_cached: Gauge,
 }
@@ -169,9 +174,16 @@ impl Metrics {
         );
         registry.register(
             "kubernetes_watch_restarts",
-            "Kubernetes (re-)lists by resource: one at start, one per watch that could not be resumed",
+            "Completed Kubernetes (re-)lists by resource: one at start, one per watch that could not be resumed",
             m.kube_watch_restarts.clone(),
         );
+        // Both families are exported at 0 from the start (like the plain counters), so
+        // `increase()` sees the first error and an agent that never listed has a series at 0.
+        for resource in KUBE_RESOURCES {
+            // `get_or_create` creates the series; its guard is not needed.
+            drop(m.kube_watch_errors.get_or_create(&Resource { resource }));
+            drop(m.kube_watch_restarts.get_or_create(&Resource { resource }));
+        }
         registry.register(
             "kubernetes_pods_cached",
             "Pods of this node in the metadata cache (deleted ones included during their grace period)",
@@ -203,5 +215,22 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_watch_series_are_exported_at_zero_before_any_watch() {
+        let text = Metrics::new().render();
+        for resource in KUBE_RESOURCES {
+            for name in ["errors", "restarts"] {
+                let sample =
+                    format!("sluice_kubernetes_watch_{name}_total{{resource=\"{resource}\"}} 0\n");
+                assert!(text.contains(&sample), "{sample} missing from:\n{text}");
+            }
+        }
     }
 }

@@ -195,6 +195,20 @@ impl Kube {
             .send();
     }
 
+    /// How many pods the API server has bound to `node` (all namespaces), as admin.
+    pub fn pods_on_node(&self, node: &str) -> usize {
+        let r = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}"),
+            )
+            .send()
+            .expect("list pods");
+        assert!(r.status().is_success(), "list pods: {}", r.status());
+        let list: Value = serde_json::from_slice(&r.bytes().expect("pod list")).expect("JSON");
+        list["items"].as_array().expect("items").len()
+    }
+
     /// Binds an unscheduled pod to a node (what the scheduler does).
     pub fn bind(&self, namespace: &str, name: &str, node: &str) {
         let binding = json!({"apiVersion": "v1", "kind": "Binding",

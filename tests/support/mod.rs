@@ -343,10 +343,66 @@ pub fn ts(ms: u64) -> String {
     )
 }
 
+/// A local port that was free a moment ago (bound, then released: the agent binds it a moment
+/// later, a race only with other binders).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Turns on `/metrics` in a config written by [`Node::config`] (which has `telemetry.listen:
+/// off`), on a free local port; [`Agent::metrics`] then scrapes it.
+pub fn serve_metrics(config: &Path) {
+    let text = fs::read_to_string(config).unwrap();
+    let off = "telemetry:\n  listen: off\n";
+    assert!(text.contains(off), "{} has no `{off}`", config.display());
+    let on = format!("telemetry:\n  listen: 127.0.0.1:{}\n", free_port());
+    fs::write(config, text.replace(off, &on)).unwrap();
+}
+
+/// One scrape of the agent's `/metrics`: each sample, as exposed (`name{labels}`), → its value.
+pub struct Metrics {
+    pub text: String,
+    samples: BTreeMap<String, f64>,
+}
+
+impl Metrics {
+    pub fn parse(text: String) -> Metrics {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (sample, value) = l.rsplit_once(' ')?;
+                Some((sample.to_string(), value.parse().ok()?))
+            })
+            .collect();
+        Metrics { text, samples }
+    }
+
+    /// A sample's value, e.g. `sluice_kubernetes_watch_errors_total{resource="pods"}`; a sample
+    /// the agent does not export fails the test, with the whole exposition.
+    pub fn get(&self, sample: &str) -> f64 {
+        match self.samples.get(sample) {
+            Some(v) => *v,
+            None => panic!("no sample {sample} in /metrics:\n{}", self.text),
+        }
+    }
+
+    /// The samples whose name starts with `prefix`, one a line (for failure messages).
+    pub fn show(&self, prefix: &str) -> String {
+        self.samples
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| format!("{k} {v}\n"))
+            .collect()
+    }
+}
+
 /// The real agent as a child process.
 pub struct Agent {
     child: Option<Child>,
     pub log: PathBuf,
+    config: PathBuf,
 }
 
 impl Agent {
@@ -383,6 +439,7 @@ impl Agent {
         let mut agent = Agent {
             child: Some(child),
             log,
+            config: config.to_path_buf(),
         };
         // A configuration error ends the process at once: fail here, with its message.
         std::thread::sleep(Duration::from_millis(300));
@@ -393,6 +450,24 @@ impl Agent {
             );
         }
         agent
+    }
+
+    /// Scrapes `/metrics` at the config's `telemetry.listen` (see [`serve_metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        let config = fs::read_to_string(&self.config).unwrap();
+        let listen = config
+            .split_once("telemetry:\n  listen: ")
+            .and_then(|(_, rest)| rest.lines().next())
+            .filter(|l| *l != "off")
+            .unwrap_or_else(|| panic!("{}: /metrics is off", self.config.display()));
+        let text = reqwest::blocking::Client::new()
+            .get(format!("http://{listen}/metrics"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("scrape {listen}: {e}\nlog:\n{}", self.log_text()));
+        Metrics::parse(text)
     }
 
     pub fn pid(&self) -> i32 {
