@@ -319,8 +319,9 @@ fn api_server_down_at_start_ships_path_metadata_then_enriches() {
     for i in 0..5 {
         log.line(&ts(i), "stdout", &format!("early {i}"));
     }
-    // Shipped although the API server is unreachable, with what the path tells.
-    assert_eq!(es.wait_count(&index, 5, WAIT), 5);
+    // Shipped although the API server is unreachable, with what the path tells: after
+    // `metadata_wait`, since the failed list is not waited for (a pending one would be, 30 s).
+    assert_eq!(es.wait_count(&index, 5, Duration::from_secs(20)), 5);
     for d in es.all_docs(&index) {
         assert_eq!(d["kubernetes"]["pod"]["name"], "p");
         assert_eq!(d["kubernetes"]["pod"]["uid"], uid.as_str());
@@ -602,6 +603,64 @@ fn a_file_waiting_for_its_pod_does_not_hold_the_others() {
         0.0,
         "waiting is not shipping without"
     );
+}
+
+/// After a restart with a backlog every file opens at once, before the agent's first pod list
+/// has answered (on a large node or a loaded API server that takes seconds). While that list is
+/// slow but not failing, files wait for it beyond `metadata_wait`, so the backlog ships
+/// enriched rather than with path metadata. (A list that fails does not hold them: see
+/// `api_server_down_at_start_ships_path_metadata_then_enriches`.)
+#[test]
+fn files_wait_for_a_slow_first_pod_list_beyond_metadata_wait() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("slowlist");
+    k.namespace(&ns, json!({}));
+    let uid = k.pod(&ns, "p", NODE, &["app"], json!({"labels": {"app": "p"}}));
+    let node = Node::new();
+    let log = add_pod_log(&node, &ns, "p", &uid, "app");
+    for i in 0..5 {
+        log.line(&ts(i), "stdout", &format!("backlog {i}"));
+    }
+    let gate = kube::Gate::closed(k.url());
+    let index = unique("kube-slowlist");
+    let config = node.config(
+        &index,
+        &k.agent_config_via(
+            &gate.url,
+            "  metadata_wait: 1s
+",
+        ),
+    );
+    support::serve_metrics(&config);
+    let agent = Agent::start(&config);
+    // Five times `metadata_wait` with the list held (not refused: no error to give up on).
+    std::thread::sleep(Duration::from_secs(5));
+    let held = agent.metrics();
+    assert!(
+        gate.connections() > 0,
+        "the agent never called the API server"
+    );
+    assert_eq!(
+        held.get(&watch_errors("pods")),
+        0.0,
+        "{}",
+        held.show("sluice_kubernetes")
+    );
+    assert_eq!(
+        held.get("sluice_events_encoded_total"),
+        0.0,
+        "the backlog went out before the first pod list answered:\n{}",
+        held.show("sluice_events")
+    );
+    gate.release();
+    assert_eq!(es.wait_count(&index, 5, WAIT), 5);
+    let (docs, metrics) = settled(&es, &index, &agent);
+    agent.stop();
+    k.delete_pods(&ns);
+    assert_eq!(without_labels(&docs), 0, "{docs:#?}");
+    assert_eq!(metrics.get(WITHOUT_METADATA), 0.0);
+    assert_eq!(metrics.get(&watch_restarts("pods")), 1.0);
 }
 
 /// A file whose pod never comes to this node (created, never scheduled here) waits

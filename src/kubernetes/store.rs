@@ -53,6 +53,8 @@ pub struct Store {
     generation: AtomicU64,
     /// The pod watch has listed at least once: a pod not in the store is then not merely late.
     pods_synced: AtomicBool,
+    /// A pod list or watch call failed before the first list completed.
+    pods_failed_unsynced: AtomicBool,
 }
 
 impl Store {
@@ -66,6 +68,20 @@ impl Store {
 
     pub fn pods_synced(&self) -> bool {
         self.pods_synced.load(Ordering::Acquire)
+    }
+
+    /// The first pod list is under way and nothing has failed yet: a pod missing from the store
+    /// may simply not be listed yet (a node's list can take seconds on a loaded API server).
+    pub fn first_pod_list_pending(&self) -> bool {
+        !self.pods_synced() && !self.pods_failed_unsynced.load(Ordering::Acquire)
+    }
+
+    /// A pod list or watch call failed. Before the first list has completed, files stop waiting
+    /// for it (they wait `metadata_wait` only).
+    pub fn pod_watch_failed(&self) {
+        if !self.pods_synced() {
+            self.pods_failed_unsynced.store(true, Ordering::Release);
+        }
     }
 
     pub fn set_pods_synced(&self) {
@@ -208,6 +224,23 @@ mod tests {
             uid: uid.into(),
             ..PodMeta::default()
         }
+    }
+
+    #[test]
+    fn the_first_list_is_pending_until_it_completes_or_a_call_fails() {
+        let s = Store::new();
+        assert!(s.first_pod_list_pending());
+        s.set_pods_synced();
+        assert!(!s.first_pod_list_pending());
+        // A failure after the first list changes nothing: files then wait `metadata_wait`.
+        s.pod_watch_failed();
+        assert!(!s.first_pod_list_pending() && s.pods_synced());
+
+        let failed = Store::new();
+        failed.pod_watch_failed();
+        assert!(!failed.first_pod_list_pending());
+        failed.set_pods_synced();
+        assert!(!failed.first_pod_list_pending());
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub async fn watch_pods(
                     .kube_watch_errors
                     .get_or_create(&resource("pods"))
                     .inc();
+                store.pod_watch_failed();
                 tracing::warn!(error = %e, "pod watch failed; retrying with backoff");
             }
         }

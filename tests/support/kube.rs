@@ -86,9 +86,13 @@ impl Kube {
 
     /// The `kubernetes:` config section for the agent: URL + the sluice token + CA.
     pub fn agent_config(&self, extra: &str) -> String {
+        self.agent_config_via(self.url(), extra)
+    }
+
+    /// Like [`Kube::agent_config`], reaching the API server through `url` (a relay).
+    pub fn agent_config_via(&self, url: &str, extra: &str) -> String {
         format!(
-            "kubernetes:\n  enabled: on\n  url: {}\n  token_file: {}\n  ca_file: {}\n{extra}",
-            self.url(),
+            "kubernetes:\n  enabled: on\n  url: {url}\n  token_file: {}\n  ca_file: {}\n{extra}",
             self.sluice_token_file().display(),
             self.env["KUBE_CA_FILE"],
         )
@@ -269,5 +273,82 @@ pub fn add_pod_log(node: &Node, namespace: &str, pod: &str, uid: &str, container
         path,
         link,
         docker: false,
+    }
+}
+
+/// A TCP relay in front of the API server that accepts connections but forwards nothing until
+/// [`Gate::release`]: the agent's TLS handshake and first list wait, the way they do on a slow
+/// API server (a call that neither answers nor fails). Bytes pass untouched, so TLS still
+/// verifies against the API server's certificate (issued for 127.0.0.1).
+pub struct Gate {
+    pub url: String,
+    open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gate {
+    /// Starts closed, relaying to the `https://host:port` of `upstream`.
+    pub fn closed(upstream: &str) -> Gate {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let upstream = upstream
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (o, h) = (open.clone(), held.clone());
+        // Accepts for the test's lifetime (the test process ends it); relays end with their
+        // connections.
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                h.fetch_add(1, Ordering::SeqCst);
+                let (o, upstream) = (o.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let (lock, cv) = &*o;
+                    let mut opened = lock.lock().unwrap();
+                    while !*opened {
+                        opened = cv.wait(opened).unwrap();
+                    }
+                    drop(opened);
+                    let Ok(server) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let (mut c2, mut s2) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut s2);
+                        let _ = s2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut c, mut s) = (client, server);
+                    let _ = std::io::copy(&mut s, &mut c);
+                    let _ = c.shutdown(std::net::Shutdown::Write);
+                    let _ = up.join();
+                });
+            }
+        });
+        Gate { url, open, held }
+    }
+
+    /// Connections accepted so far (held until release, relayed after).
+    pub fn connections(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Relays every held connection, and all later ones, to the API server.
+    pub fn release(&self) {
+        let (lock, cv) = &*self.open;
+        *lock.lock().unwrap() = true;
+        cv.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // A failing test must not leave relay threads waiting forever.
+        self.release();
     }
 }

@@ -780,9 +780,16 @@ fn handle_line(
     }
 }
 
+/// How long a file waits for its pod while the agent's first pod list is under way and has not
+/// failed (instead of `metadata_wait` only): on a node with a backlog, every file opens at start,
+/// before a list that can take seconds. Bounded, as a list that neither answers nor fails would
+/// otherwise hold the node's logs back.
+const FIRST_LIST_WAIT: Duration = Duration::from_secs(30);
+
 /// Renders the file's context once its fingerprint is known. With Kubernetes on, a file whose
 /// pod is not in the store yet waits (returns false) until the metadata arrives or `wait`
-/// expires; then it ships with what the path tells. Never blocks.
+/// expires (`FIRST_LIST_WAIT` while the first list is pending); then it ships with what the path
+/// tells. Never blocks.
 fn prepare_context(
     of: &mut OpenFile,
     node: &NodeFields,
@@ -801,7 +808,13 @@ fn prepare_context(
     };
     let wanted = kube.is_some() && of.pod.is_some();
     if let Some(k) = kube {
-        if found.is_none() && wanted && now.duration_since(of.opened_at) < k.wait {
+        let waited = now.duration_since(of.opened_at);
+        let wait = if k.store.first_pod_list_pending() {
+            k.wait.max(FIRST_LIST_WAIT)
+        } else {
+            k.wait
+        };
+        if found.is_none() && wanted && waited < wait {
             k.waiting.insert(of.key);
             return false;
         }
