@@ -9,6 +9,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use sluice::config::Config;
+
+// Allocator experiments (BENCHMARKS.md, "Allocators"); neither is on by default.
+#[cfg(all(feature = "mimalloc", feature = "jemalloc"))]
+compile_error!("features `mimalloc` and `jemalloc` are alternatives; enable one");
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use sluice::telemetry::Metrics;
 
 #[derive(Parser)]
