@@ -14,6 +14,9 @@ use endpoints::config_full;
 use support::{Agent, Node, messages, ts, unique};
 
 /// The instance name; `SLUICE_TEST_3N_INSTANCE` overrides it (to reuse a running cluster).
+const ENDPOINTS: &str = "sluice_elasticsearch_endpoints";
+const HEALTHY: &str = "sluice_elasticsearch_endpoints_healthy";
+
 fn instance() -> String {
     std::env::var("SLUICE_TEST_3N_INSTANCE").unwrap_or_else(|_| "sluice-test-3n".to_string())
 }
@@ -68,6 +71,7 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
     let index = unique("three-nodes");
     let pattern = format!("{index}-*");
     let config = config_full(&node, &format!("{index}-%Y.%m.%d"), &urls, "", "");
+    support::serve_metrics(&config);
     let pods: Vec<_> = (0..4)
         .map(|p| node.add_pod("shop", &format!("web-{p}"), "app", p % 2 == 1))
         .collect();
@@ -105,6 +109,14 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
         "_cluster/health/{pattern}?wait_for_status=green&timeout=120s"
     ));
     assert_eq!(health["status"], "green", "replicas not started: {health}");
+    let before = agent.metrics();
+    assert_eq!(before.get(ENDPOINTS), 3.0);
+    assert_eq!(
+        before.get(HEALTHY),
+        3.0,
+        "before the kill; log:\n{}",
+        agent.log_text()
+    );
     let at_kill = es.count(&pattern);
     let t = Instant::now();
     script(&["stop-node", "--node", "2", "--kill"]);
@@ -119,6 +131,7 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
     );
     let recovered = t.elapsed();
     let log = agent.log_text();
+    let after = agent.metrics();
     agent.stop();
     // One page (n < index.max_result_window): paging with search_after on `_doc` can repeat
     // or skip documents while shard copies move after a node loss.
@@ -147,6 +160,13 @@ fn losing_a_node_mid_stream_loses_and_duplicates_nothing() {
     assert!(
         n - at_kill < 3 * batch_events || log.contains("endpoint unhealthy"),
         "the lost node was marked unhealthy:\n{log}"
+    );
+    // Node 2 stays dead, so once marked unhealthy it stays so (its probes fail).
+    let marked = log.contains("endpoint unhealthy");
+    assert_eq!(
+        after.get(HEALTHY),
+        if marked { 2.0 } else { 3.0 },
+        "healthy endpoints after the kill (marked unhealthy in the log: {marked})"
     );
     eprintln!(
         "scenario three-nodes-kill-one: {n} lines written, {} documents found; {at_kill} were in \

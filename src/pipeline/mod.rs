@@ -95,7 +95,10 @@ pub async fn run(
 
     let delivery = Arc::new(Mutex::new(Delivery::default()));
     let es = &cfg.elasticsearch;
-    let service = Arc::new(Service::new(es)?);
+    let service = Arc::new(
+        Service::new(es)?
+            .with_health_gauges(&metrics.es_endpoints, metrics.es_endpoints_healthy.clone()),
+    );
     // Index templates before the first document creates an index with guessed mappings; the
     // wait is bounded by the first attempt, so an unreachable cluster does not hold shipping.
     let setup_task = match es.setup {

@@ -52,6 +52,9 @@ pub struct Metrics {
     /// list that fails counts as an error only, so "errors and no restart" means no fresh list.
     pub kube_watch_restarts: Family<Resource, Counter>,
     pub kube_pods_cached: Gauge,
+    /// Configured Elasticsearch endpoints, and those not backing off after a failure.
+    pub es_endpoints: Gauge,
+    pub es_endpoints_healthy: Gauge,
 }
 
 impl Metrics {
@@ -79,6 +82,8 @@ impl Metrics {
             kube_watch_errors: Family::default(),
             kube_watch_restarts: Family::default(),
             kube_pods_cached: Gauge::default(),
+            es_endpoints: Gauge::default(),
+            es_endpoints_healthy: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -188,6 +193,16 @@ impl Metrics {
             "kubernetes_pods_cached",
             "Pods of this node in the metadata cache (deleted ones included during their grace period)",
             m.kube_pods_cached.clone(),
+        );
+        registry.register(
+            "elasticsearch_endpoints",
+            "Configured Elasticsearch endpoints (elasticsearch.endpoints)",
+            m.es_endpoints.clone(),
+        );
+        registry.register(
+            "elasticsearch_endpoints_healthy",
+            "Elasticsearch endpoints taking requests: not backing off after a failure (a failed endpoint is probed before it is used again)",
+            m.es_endpoints_healthy.clone(),
         );
         Metrics { registry, ..m }
     }

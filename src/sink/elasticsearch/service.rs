@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::auth::Auth;
 use super::aws::{Lease, Signer};
@@ -43,6 +44,8 @@ pub struct Service {
     /// Endpoint bases, always ending in `/`.
     bases: Vec<reqwest::Url>,
     health: Mutex<Health>,
+    /// `sluice_elasticsearch_endpoints_healthy`, when the agent exports it.
+    healthy_gauge: Option<Gauge>,
     compression: Compression,
     auth: Auth,
     signer: Option<Signer>,
@@ -125,6 +128,7 @@ impl Service {
         Ok(Service {
             client: b.build()?,
             health: Mutex::new(Health::new(bases.len())),
+            healthy_gauge: None,
             bases,
             compression: cfg.compression,
             auth: cfg.auth.clone(),
@@ -263,8 +267,18 @@ impl Service {
         }
     }
 
+    /// Exports the endpoints' health: `total` set once, `healthy` kept current.
+    pub fn with_health_gauges(mut self, total: &Gauge, healthy: Gauge) -> Service {
+        total.set(self.bases.len() as i64);
+        healthy.set(self.lock().healthy() as i64);
+        self.healthy_gauge = Some(healthy);
+        self
+    }
+
     fn up(&self, i: usize) {
-        if self.lock().succeeded(i) {
+        let mut h = self.lock();
+        if h.succeeded(i) {
+            self.export(&h);
             tracing::info!(endpoint = %self.bases[i], "endpoint healthy again");
         }
     }
@@ -272,7 +286,15 @@ impl Service {
     fn down(&self, i: usize, why: &str) {
         let mut h = self.lock();
         if h.failed(i, Instant::now()) {
+            self.export(&h);
             tracing::warn!(endpoint = %self.bases[i], reason = %why, healthy = h.healthy(), "endpoint unhealthy; backing off and probing it");
+        }
+    }
+
+    /// Under the health lock, so concurrent changes reach the gauge in order.
+    fn export(&self, h: &Health) {
+        if let Some(g) = &self.healthy_gauge {
+            g.set(h.healthy() as i64);
         }
     }
 
