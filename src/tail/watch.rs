@@ -3,8 +3,9 @@
 //! directories holding tailed files and the directories the include globs list.
 //!
 //! Notifications are a latency optimisation, never the only source of truth: the reader still
-//! polls on a timer and rescans periodically, so a lost event (queue overflow) costs latency,
-//! not data.
+//! polls (files in unwatched directories every `poll_interval`, all files every
+//! `scan_interval`) and rescans periodically, so a lost event costs latency, not data; a queue
+//! overflow makes the reader look at every file at once.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,11 @@ impl Watcher {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; relying on polling")
             }
         }
+    }
+
+    /// Whether `dir` is watched (a failed watch is not).
+    pub fn is_watched(&self, dir: &Path) -> bool {
+        self.watched.contains(dir)
     }
 
     /// Stops watching directories not in `keep`.

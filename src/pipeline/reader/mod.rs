@@ -97,6 +97,13 @@ pub struct Reader {
     batch: Batch,
     next_seq: u64,
     closing: Vec<FileKey>,
+    /// The files housekeeping visits: those with a partial line or multiline group in progress
+    /// (an idle flush may be due) and rotated ones (closed at their end). Idle files are not in
+    /// it, so an idle node costs nothing per file here.
+    attention: HashSet<FileKey>,
+    /// Open files whose directory inotify does not watch (it failed there): polled every
+    /// `poll_interval`; the others only every `scan_interval`, as a safety net.
+    unwatched: HashSet<FileKey>,
     /// Rotated files present at a first start with `read_from: tail`: history, not read.
     ignored_siblings: HashSet<FileId>,
     first_scan_done: Option<Instant>,
@@ -183,6 +190,8 @@ impl Reader {
             batch: pool.take(),
             next_seq: 1,
             closing: Vec::new(),
+            attention: HashSet::new(),
+            unwatched: HashSet::new(),
             rescan_wanted: false,
             ignored_siblings: HashSet::new(),
             first_scan_done: None,
@@ -224,6 +233,7 @@ impl Reader {
             .set_ready();
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
+        let mut last_full_poll = Instant::now();
         let mut dirty: HashSet<FileKey> = self.files.keys().copied().collect();
         let mut rescan_requested = false;
         while !self.stop.load(Ordering::Relaxed) {
@@ -241,7 +251,17 @@ impl Reader {
                 rescan_requested = false;
             }
             if now.duration_since(last_poll) >= self.cfg.input.poll_interval {
-                dirty.extend(self.files.keys().copied());
+                // Files in watched directories are announced by inotify: the poll looks at
+                // them only every `scan_interval`, so idle files cost nothing in between.
+                if self.watcher.is_none()
+                    || now.duration_since(last_full_poll) >= self.cfg.input.scan_interval
+                {
+                    dirty.extend(self.files.keys().copied());
+                    last_full_poll = now;
+                } else {
+                    dirty.extend(self.unwatched.iter().copied());
+                    dirty.extend(self.attention.iter().copied());
+                }
                 last_poll = now;
             }
 
@@ -328,6 +348,7 @@ impl Reader {
             if of.rotated_at.is_none() && !present.contains(&of.tailed.id) {
                 tracing::debug!(path = %of.tailed.path.display(), "file rotated or deleted; reading it to its end");
                 of.rotated_at = Some(now);
+                self.attention.insert(of.key);
             }
         }
         self.scan_siblings();
@@ -348,6 +369,17 @@ impl Reader {
                 w.watch_dir(d);
             }
             w.retain_dirs(&dirs);
+            self.unwatched = self
+                .files
+                .values()
+                .filter(|of| {
+                    !of.tailed
+                        .real_path
+                        .parent()
+                        .is_some_and(|dir| w.is_watched(dir))
+                })
+                .map(|of| of.key)
+                .collect();
         }
         self.metrics.files_open.set(self.files.len() as i64);
         self.metrics.files_rotated_open.set(
@@ -424,8 +456,13 @@ impl Reader {
     fn read_file(&mut self, key: FileKey) -> bool {
         let was_touched = self.files.get(&key).is_some_and(|f| f.touched);
         let more = self.read_turn(key);
-        if !was_touched && self.files.get(&key).is_some_and(|f| f.touched) {
-            self.touched_files.push(key);
+        if let Some(of) = self.files.get(&key) {
+            if !was_touched && of.touched {
+                self.touched_files.push(key);
+            }
+            if of.rotated_at.is_some() || of.assembler.pending_start().is_some() {
+                self.attention.insert(key);
+            }
         }
         more
     }
@@ -544,19 +581,23 @@ impl Reader {
             batch,
             metrics,
             closing,
+            attention,
             ..
         } = self;
-        for of in files.values_mut() {
+        attention.retain(|key| {
+            let Some(of) = files.get_mut(key) else {
+                return false; // closed
+            };
+            let of = &mut **of;
+            let done = of.rotated_at.is_some()
+                && of
+                    .at_eof_since
+                    .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE);
             let Some(ctx) = of.ctx.as_ref() else {
-                if of.rotated_at.is_some()
-                    && of
-                        .at_eof_since
-                        .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE)
-                    && !closing.contains(&of.key)
-                {
+                if done && !closing.contains(&of.key) {
                     closing.push(of.key);
                 }
-                continue;
+                return of.rotated_at.is_some();
             };
             let mut emit_ctx = EmitCtx {
                 encoder,
@@ -567,10 +608,6 @@ impl Reader {
             let before = of.boundary();
             of.assembler
                 .flush_idle(now, &mut |ev| emit_ctx.emit(ctx, ev, false));
-            let done = of.rotated_at.is_some()
-                && of
-                    .at_eof_since
-                    .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE);
             if done && !closing.contains(&of.key) {
                 of.assembler
                     .flush_all(&mut |ev| emit_ctx.emit(ctx, ev, false));
@@ -580,7 +617,8 @@ impl Reader {
                 of.touched = true;
                 touched_files.push(of.key);
             }
-        }
+            of.rotated_at.is_some() || of.assembler.pending_start().is_some()
+        });
         if !self.closing.is_empty() && self.batch.opened.is_none() {
             // Nothing waiting in the batch: seal now so closed files are released promptly.
             self.seal();

@@ -152,6 +152,7 @@ impl Reader {
                     && let Some(of) = self.files.get_mut(&key)
                 {
                     of.rotated_at = Some(Instant::now());
+                    self.attention.insert(key);
                 }
             }
         }
