@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use sluice::config::Config;
+use sluice::telemetry::Metrics;
 
 // Allocator experiments (BENCHMARKS.md, "Allocators"); neither is on by default.
 #[cfg(all(feature = "mimalloc", feature = "jemalloc"))]
@@ -19,7 +20,6 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-use sluice::telemetry::Metrics;
 
 #[derive(Parser)]
 #[command(

@@ -240,36 +240,21 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn collect(f: &mut TailedFile, chunk: usize, max_line: usize) -> Vec<(String, u64, u64, bool)> {
-        let mut buf = Vec::new();
-        let mut out = Vec::new();
-        loop {
-            let r = f
-                .read(&mut buf, chunk, max_line, &mut |l| {
-                    out.push((
-                        String::from_utf8_lossy(l.bytes).into_owned(),
-                        l.start,
-                        l.end,
-                        l.truncated,
-                    ));
-                    ControlFlow::Continue(())
-                })
-                .unwrap();
-            if !matches!(r, ReadOutcome::Data { .. }) {
-                break;
-            }
-        }
-        out
+    type Collected = Vec<(String, u64, u64, bool)>;
+
+    fn collect(f: &mut TailedFile, chunk: usize, max_line: usize) -> Collected {
+        collect_with(f, chunk, max_line, usize::MAX).0
     }
 
-    /// Like `collect`, but asks to stop after every `every`-th line, as a reader whose batch
-    /// keeps filling up does.
-    fn collect_pausing(
+    /// Reads to the end, asking to stop after every `every`-th line (as a reader whose batch
+    /// keeps filling up does; `usize::MAX`: never). Returns the lines and how many reads paused;
+    /// each pause must resume at the end of the last line handed out.
+    fn collect_with(
         f: &mut TailedFile,
         chunk: usize,
         max_line: usize,
         every: usize,
-    ) -> Vec<(String, u64, u64, bool)> {
+    ) -> (Collected, usize) {
         let mut buf = Vec::new();
         let mut out = Vec::new();
         let mut pauses = 0;
@@ -303,8 +288,7 @@ mod tests {
                 _ => break,
             }
         }
-        assert!(pauses > 0, "the test must pause at least once");
-        out
+        (out, pauses)
     }
 
     #[test]
@@ -321,7 +305,8 @@ mod tests {
             let mut whole = TailedFile::open(path.clone(), path.clone(), 0).unwrap();
             let expected = collect(&mut whole, chunk, max_line);
             let mut paused = TailedFile::open(path.clone(), path.clone(), 0).unwrap();
-            let got = collect_pausing(&mut paused, chunk, max_line, every);
+            let (got, pauses) = collect_with(&mut paused, chunk, max_line, every);
+            assert!(pauses > 0, "the test must pause at least once");
             assert_eq!(
                 got, expected,
                 "chunk {chunk}, max_line {max_line}, every {every}"

@@ -6,8 +6,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -282,60 +285,48 @@ pub fn add_pod_log(node: &Node, namespace: &str, pod: &str, uid: &str, container
 /// verifies against the API server's certificate (issued for 127.0.0.1).
 pub struct Gate {
     pub url: String,
-    open: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: Arc<(Mutex<bool>, Condvar)>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Gate {
     /// Starts closed, relaying to the `https://host:port` of `upstream`.
     pub fn closed(upstream: &str) -> Gate {
-        use std::net::{TcpListener, TcpStream};
-        use std::sync::atomic::Ordering;
         let upstream = upstream
             .trim_start_matches("https://")
             .trim_end_matches('/')
             .to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
-        let open = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (o, h) = (open.clone(), held.clone());
+        let open = Arc::new((Mutex::new(false), Condvar::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (gate, count) = (open.clone(), accepted.clone());
         // Accepts for the test's lifetime (the test process ends it); relays end with their
         // connections.
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                h.fetch_add(1, Ordering::SeqCst);
-                let (o, upstream) = (o.clone(), upstream.clone());
+                count.fetch_add(1, Ordering::SeqCst);
+                let (gate, upstream) = (gate.clone(), upstream.clone());
                 std::thread::spawn(move || {
-                    let (lock, cv) = &*o;
-                    let mut opened = lock.lock().unwrap();
-                    while !*opened {
-                        opened = cv.wait(opened).unwrap();
+                    let (lock, cv) = &*gate;
+                    drop(cv.wait_while(lock.lock().unwrap(), |open| !*open).unwrap());
+                    if let Ok(server) = TcpStream::connect(&upstream) {
+                        relay(client, server);
                     }
-                    drop(opened);
-                    let Ok(server) = TcpStream::connect(&upstream) else {
-                        return;
-                    };
-                    let (mut c2, mut s2) =
-                        (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    let up = std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut c2, &mut s2);
-                        let _ = s2.shutdown(std::net::Shutdown::Write);
-                    });
-                    let (mut c, mut s) = (client, server);
-                    let _ = std::io::copy(&mut s, &mut c);
-                    let _ = c.shutdown(std::net::Shutdown::Write);
-                    let _ = up.join();
                 });
             }
         });
-        Gate { url, open, held }
+        Gate {
+            url,
+            open,
+            accepted,
+        }
     }
 
     /// Connections accepted so far (held until release, relayed after).
     pub fn connections(&self) -> usize {
-        self.held.load(std::sync::atomic::Ordering::SeqCst)
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Relays every held connection, and all later ones, to the API server.
@@ -351,4 +342,17 @@ impl Drop for Gate {
         // A failing test must not leave relay threads waiting forever.
         self.release();
     }
+}
+
+/// Copies bytes both ways until each side has finished sending.
+fn relay(client: TcpStream, server: TcpStream) {
+    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_in, &mut s_out);
+        let _ = s_out.shutdown(Shutdown::Write);
+    });
+    let (mut c_out, mut s_in) = (client, server);
+    let _ = std::io::copy(&mut s_in, &mut c_out);
+    let _ = c_out.shutdown(Shutdown::Write);
+    let _ = up.join();
 }

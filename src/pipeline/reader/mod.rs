@@ -271,7 +271,7 @@ impl Reader {
                     dirty.insert(key);
                     more = true;
                 }
-                if self.batch_full() && !self.seal() {
+                if full(&self.batch, &self.cfg) && !self.seal() {
                     return;
                 }
             }
@@ -623,10 +623,6 @@ impl Reader {
             // Nothing waiting in the batch: seal now so closed files are released promptly.
             self.seal();
         }
-    }
-
-    fn batch_full(&self) -> bool {
-        full(&self.batch, &self.cfg)
     }
 
     fn seal_due(&self, now: Instant) -> bool {

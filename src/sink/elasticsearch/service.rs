@@ -44,8 +44,8 @@ pub struct Service {
     /// Endpoint bases, always ending in `/`.
     bases: Vec<reqwest::Url>,
     health: Mutex<Health>,
-    /// `sluice_elasticsearch_endpoints_healthy`, when the agent exports it.
-    healthy_gauge: Option<Gauge>,
+    /// `sluice_elasticsearch_endpoints_healthy` (unregistered unless the agent exports it).
+    healthy_gauge: Gauge,
     compression: Compression,
     auth: Auth,
     signer: Option<Signer>,
@@ -128,7 +128,7 @@ impl Service {
         Ok(Service {
             client: b.build()?,
             health: Mutex::new(Health::new(bases.len())),
-            healthy_gauge: None,
+            healthy_gauge: Gauge::default(),
             bases,
             compression: cfg.compression,
             auth: cfg.auth.clone(),
@@ -271,7 +271,7 @@ impl Service {
     pub fn with_health_gauges(mut self, total: &Gauge, healthy: Gauge) -> Service {
         total.set(self.bases.len() as i64);
         healthy.set(self.lock().healthy() as i64);
-        self.healthy_gauge = Some(healthy);
+        self.healthy_gauge = healthy;
         self
     }
 
@@ -293,9 +293,7 @@ impl Service {
 
     /// Under the health lock, so concurrent changes reach the gauge in order.
     fn export(&self, h: &Health) {
-        if let Some(g) = &self.healthy_gauge {
-            g.set(h.healthy() as i64);
-        }
+        self.healthy_gauge.set(h.healthy() as i64);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
