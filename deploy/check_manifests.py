@@ -9,6 +9,7 @@ kubernetes-validate and starts the kube-apiserver first).
   check_manifests.py readme-args README             the --set arguments of its `helm install`
   check_manifests.py rules-file RENDERED OUT        the PrometheusRule's spec as a rules file
   check_manifests.py grafana-exprs JSON OUT         the dashboard's PromQL, variables substituted
+  check_manifests.py alert-tests RULES TESTS        every alert has a firing and a silent test
 """
 
 import json
@@ -205,6 +206,30 @@ def rules_file(rendered, out):
         yaml.safe_dump(rules[0]["spec"], f, sort_keys=False)
 
 
+def alert_tests(rules_path, tests_path):
+    """Every alert of the rules file is tested by `promtool test rules` both ways: at some
+    evaluation it fires (exp_alerts not empty) and at another it stays silent (exp_alerts: []).
+    An alert added to the chart without tests, or a test of an alert that no longer exists,
+    fails here."""
+    with open(rules_path) as f:
+        rules = yaml.safe_load(f)
+    with open(tests_path) as f:
+        tests = yaml.safe_load(f)
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    fires, silent = set(), set()
+    for t in tests["tests"]:
+        for a in t.get("alert_rule_test", []):
+            (fires if a.get("exp_alerts") else silent).add(a["alertname"])
+    unknown = (fires | silent) - alerts
+    if unknown:
+        fail(f"{tests_path} tests alerts the chart does not have: {sorted(unknown)}")
+    for what, seen in (("fire", fires), ("stay silent", silent)):
+        missing = alerts - seen
+        if missing:
+            fail(f"{tests_path} has no case where these alerts {what}: {sorted(missing)}")
+    print(f"alert tests: each of the {len(alerts)} alerts fires in one case and stays silent in another")
+
+
 # Grafana's variables, replaced by values of the same kind so Prometheus's parser can judge.
 GRAFANA_VARS = {"$__rate_interval": "5m", "$__range": "1h", "$__interval": "1m", "$node": ".*"}
 
@@ -231,4 +256,5 @@ def grafana_exprs(dashboard, out):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"rbac": rbac, "split": split, "config": config, "crds": crds, "dry-run": dry_run, "readme-args": readme_args,
-     "rules-file": rules_file, "grafana-exprs": grafana_exprs}[cmd](*args)
+     "rules-file": rules_file, "grafana-exprs": grafana_exprs,
+     "alert-tests": alert_tests}[cmd](*args)
