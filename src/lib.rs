@@ -2,7 +2,9 @@
 //! exactly once in effect, to Elasticsearch.
 //!
 //! # Layout
-//! - [`config`]: raw YAML → one validated [`config::Config`], before any I/O.
+//! - [`settings`]: the configuration vocabulary (durations, sizes, `${VAR}`, the error); a leaf.
+//! - [`config`]: reads the YAML once and hands each section to the stage that owns it (each
+//!   stage's `config.rs`); returns one validated [`config::Config`], before any I/O.
 //! - [`tail`]: discovery, file identity, framing, checkpoints. Knows nothing of Kubernetes.
 //! - [`parse`]: CRI and docker records, partial-line joining, multiline groups, JSON app logs.
 //! - [`kubernetes`]: what a log file's path says about its pod (namespace, pod, container).
@@ -18,6 +20,7 @@ pub mod delivery;
 pub mod kubernetes;
 pub mod parse;
 pub mod pipeline;
+pub mod settings;
 pub mod sink;
 pub mod tail;
 pub mod telemetry;

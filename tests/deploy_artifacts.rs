@@ -230,7 +230,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     assert!(event_fields.contains("log.level"), "{event_fields:?}");
     assert!(dead_fields.contains("error.type"), "{dead_fields:?}");
 
-    let defaults = repo("src/config.rs");
+    let defaults = repo("src/sink/elasticsearch/config.rs");
     let objects: Vec<Value> = repo("dashboards/kibana/sluice.ndjson")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

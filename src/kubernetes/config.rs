@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, HumanDuration};
+use crate::settings::{ConfigError, HumanDuration, invalid};
 
 /// `on`: watch (fail the config when no credentials can be found); `off`: path metadata only;
 /// `auto`: watch when in a cluster (`KUBERNETES_SERVICE_HOST`) or when a kubeconfig/URL is set.
@@ -73,13 +73,6 @@ impl Default for KubernetesConfig {
 /// Longest `metadata_wait`: the file's lines are held back that long, and a longer hold only
 /// hides an API server problem the metric already reports.
 const MAX_METADATA_WAIT: Duration = Duration::from_secs(60);
-
-fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
 
 pub(crate) fn validate(
     raw: RawKubernetes,
@@ -158,12 +151,14 @@ pub(crate) fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    const BASE: &str = "state_dir: /tmp/s\nnode_name: n1\nelasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n";
-
-    fn load(extra: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        Config::from_yaml(&format!("{BASE}kubernetes:\n{extra}"), env)
+    fn load(
+        extra: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<KubernetesConfig, ConfigError> {
+        crate::settings::section("kubernetes", &format!("kubernetes:\n{extra}"), |raw| {
+            validate(raw, env)
+        })
     }
 
     fn no_env(_: &str) -> Option<String> {
@@ -171,23 +166,23 @@ mod tests {
     }
 
     fn rejects(extra: &str, needle: &str) {
-        let err = load(extra, &no_env).expect_err("refused").to_string();
-        assert!(err.contains(needle), "`{err}` should mention `{needle}`");
+        crate::settings::expect_refused(load(extra, &no_env), needle);
     }
 
     #[test]
     fn defaults_and_auto_detection() {
-        let c = Config::from_yaml(BASE, &no_env).unwrap();
-        assert_eq!(c.kubernetes.source, None);
-        assert_eq!(c.kubernetes.metadata_wait, Duration::from_secs(2));
-        assert_eq!(c.kubernetes.deleted_pod_grace, Duration::from_secs(300));
+        // No `kubernetes:` section in the file: the section's serde default.
+        let c = validate(RawKubernetes::default(), &no_env).unwrap();
+        assert_eq!(c.source, None);
+        assert_eq!(c.metadata_wait, Duration::from_secs(2));
+        assert_eq!(c.deleted_pod_grace, Duration::from_secs(300));
         let in_cluster = |k: &str| (k == "KUBERNETES_SERVICE_HOST").then(|| "10.0.0.1".to_string());
-        let c = Config::from_yaml(BASE, &in_cluster).unwrap();
-        assert_eq!(c.kubernetes.source, Some(Source::InCluster));
+        let c = validate(RawKubernetes::default(), &in_cluster).unwrap();
+        assert_eq!(c.source, Some(Source::InCluster));
         let c = load("  enabled: off\n", &in_cluster).unwrap();
-        assert_eq!(c.kubernetes.source, None);
+        assert_eq!(c.source, None);
         let c = load("  url: https://127.0.0.1:6443\n  token_file: /t\n", &no_env).unwrap();
-        assert!(matches!(c.kubernetes.source, Some(Source::Url { .. })));
+        assert!(matches!(c.source, Some(Source::Url { .. })));
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //!
 //! Everything here works on borrowed bytes from the reader's buffer and knows nothing of files,
 //! Kubernetes or Elasticsearch. Byte offsets are carried through untouched so that delivery can
-//! commit exactly the events Elasticsearch acknowledged.
+//! commit exactly the events Elasticsearch acknowledged. It imports nothing of the crate but the
+//! configuration vocabulary ([`crate::settings`]).
 
 pub mod assemble;
+pub mod config;
 pub mod cri;
 pub mod docker;
 pub mod json;

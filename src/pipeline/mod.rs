@@ -73,7 +73,7 @@ pub async fn run(
     }
 
     let (stop_telemetry, telemetry_stopped) = watch::channel(false);
-    let telemetry = match cfg.telemetry_listen {
+    let telemetry = match cfg.telemetry.listen {
         Some(addr) => {
             let listener = telemetry::server::bind(addr)
                 .await

@@ -5,10 +5,15 @@
 //! Files are read again for every request, so a rotated Secret takes effect without a restart,
 //! and a wrong password fixed in the file heals the agent. Nothing here ever prints a secret:
 //! [`Secret`]'s `Debug` is redacted and errors name the file, never its content.
+//!
+//! Also the `elasticsearch.auth` setting as written (`RawAuth`) and its validation.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::aws::RawAwsAuth;
+use crate::settings::{ConfigError, invalid};
 
 /// A credential value. `Debug` prints `<redacted>`; the value is reachable only through
 /// [`Secret::expose`].
@@ -109,6 +114,101 @@ impl Auth {
                 })?;
         value.set_sensitive(true);
         Ok(req.header(reqwest::header::AUTHORIZATION, value))
+    }
+}
+
+/// `elasticsearch.auth` as written: at most one method; each secret inline (e.g.
+/// `${ES_PASSWORD}`) or as a file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuth {
+    username: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+    api_key: Option<Secret>,
+    api_key_file: Option<PathBuf>,
+    bearer_token: Option<Secret>,
+    bearer_token_file: Option<PathBuf>,
+    /// `Some(None)`: the key is there with no settings (`aws:` or `aws: {}`), which still means
+    /// SigV4; a plain `Option` would read a bare `aws:` as "no auth".
+    #[serde(default, deserialize_with = "present")]
+    aws: Option<Option<RawAwsAuth>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn secret_source(
+    key: &'static str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(key, "give the value or the `_file`, not both")),
+        (Some(s), None) if s.is_empty() => Err(invalid(key, "must not be empty")),
+        (Some(s), None) => Ok(Some(SecretSource::Inline(s))),
+        (None, Some(p)) if p.is_relative() => Err(invalid(
+            key,
+            format!("`{}` must be an absolute path", p.display()),
+        )),
+        (None, Some(p)) => Ok(Some(SecretSource::File(p))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl RawAuth {
+    pub(crate) fn validate(self) -> Result<Auth, ConfigError> {
+        let a = self;
+        let password = secret_source("elasticsearch.auth.password", a.password, a.password_file)?;
+        let api_key = secret_source("elasticsearch.auth.api_key", a.api_key, a.api_key_file)?;
+        let bearer = secret_source(
+            "elasticsearch.auth.bearer_token",
+            a.bearer_token,
+            a.bearer_token_file,
+        )?;
+        let basic = match (a.username, password) {
+            (Some(u), Some(p)) if !u.is_empty() => Some((u, p)),
+            (Some(_), Some(_)) => {
+                return Err(invalid("elasticsearch.auth.username", "must not be empty"));
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "elasticsearch.auth.password",
+                    "basic auth needs a password (or password_file) with the username",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "elasticsearch.auth.username",
+                    "basic auth needs a username with the password",
+                ));
+            }
+            (None, None) => None,
+        };
+        let aws = a
+            .aws
+            .map(|raw| raw.unwrap_or_default().validate())
+            .transpose()?;
+        let methods = usize::from(basic.is_some())
+            + usize::from(api_key.is_some())
+            + usize::from(bearer.is_some())
+            + usize::from(aws.is_some());
+        if methods > 1 {
+            return Err(invalid(
+                "elasticsearch.auth",
+                "choose one method: username+password, api_key, bearer_token or aws",
+            ));
+        }
+        Ok(match (basic, api_key, bearer, aws) {
+            (Some((username, password)), _, _, _) => Auth::Basic { username, password },
+            (_, Some(k), _, _) => Auth::ApiKey(k),
+            (_, _, Some(t), _) => Auth::Bearer(t),
+            (_, _, _, Some(a)) => Auth::Aws(a),
+            _ => Auth::None,
+        })
     }
 }
 

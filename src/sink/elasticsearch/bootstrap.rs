@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::IndexPattern;
+use super::config::ElasticsearchConfig;
 use super::service::Service;
-use crate::config::{Config, ElasticsearchConfig, IndexPattern};
+use crate::config::Config;
 
 /// Priorities above the built-in `logs-*-*` template of Elasticsearch (100); the dead-letter
 /// template one higher, because the log pattern may match dead-letter names too

@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::config::IndexPattern;
 use crate::kubernetes::PodRef;
 use crate::kubernetes::meta::{PodMeta, Workload};
 use crate::parse::{self, Stream};
 use crate::tail::Fingerprint;
 
+use super::IndexPattern;
 use super::escape::{escape_into, escape_str_into};
 
 /// One event as the encoder needs it, borrowed from the reader's buffers.

@@ -1,5 +1,6 @@
 //! The Elasticsearch (and OpenSearch) output through the bulk API.
 //!
+//! - [`config`]: the `elasticsearch:` section, validated ([`index`]: index name patterns).
 //! - [`encode`]: events → `create` actions written straight into the request body.
 //! - [`batch`]: a sealed request body with the position of every item and the delivery ranges;
 //!   the pool that recycles settled batches.
@@ -15,11 +16,14 @@ pub mod auth;
 pub mod aws;
 pub mod batch;
 pub mod bootstrap;
+pub mod config;
 pub mod encode;
 pub mod escape;
 pub mod health;
+pub mod index;
 pub mod retry;
 pub mod service;
 pub mod sink;
 
 pub use batch::{Batch, BatchPool};
+pub use index::IndexPattern;

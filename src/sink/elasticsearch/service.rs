@@ -12,8 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use super::auth::Auth;
 use super::aws::{Lease, Signer};
+use super::config::{Compression, ElasticsearchConfig};
 use super::health::{Choice, Health};
-use crate::config::{Compression, ElasticsearchConfig};
 
 /// Only what the per-item decision needs; keeps responses small.
 const FILTER: &str = "filter_path=errors,items.*.status,items.*.error";

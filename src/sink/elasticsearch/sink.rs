@@ -12,8 +12,7 @@ use tokio::task::JoinSet;
 use super::retry::{Backoff, ItemOutcome, RequestOutcome};
 use super::service::Service;
 use super::{Batch, BatchPool};
-use super::{encode, retry};
-use crate::config::IndexPattern;
+use super::{IndexPattern, encode, retry};
 use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 

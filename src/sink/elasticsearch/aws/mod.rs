@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 pub use credentials::Lease;
 use credentials::{ChainLoader, CredentialCache};
 

@@ -1,0 +1,164 @@
+//! The `parse:` configuration section: the container log format, the largest event, JSON
+//! application logs and multiline grouping. Imports nothing of the crate but the configuration
+//! vocabulary ([`crate::settings`]).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::multiline;
+use crate::settings::{ByteSize, ConfigError, HumanDuration, bounded, invalid, nonzero_duration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawParse {
+    #[serde(default)]
+    format: FormatChoice,
+    #[serde(default = "default_max_event_bytes")]
+    max_event_bytes: ByteSize,
+    #[serde(default)]
+    json: RawJson,
+    #[serde(default)]
+    multiline: Option<RawMultiline>,
+}
+
+impl Default for RawParse {
+    fn default() -> Self {
+        RawParse {
+            format: FormatChoice::default(),
+            max_event_bytes: default_max_event_bytes(),
+            json: RawJson::default(),
+            multiline: None,
+        }
+    }
+}
+
+fn default_max_event_bytes() -> ByteSize {
+    ByteSize(1 << 20)
+}
+
+/// The container log format: detected per file from its first line, or forced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatChoice {
+    #[default]
+    Auto,
+    Cri,
+    Docker,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJson {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_json_target")]
+    target: String,
+}
+
+impl Default for RawJson {
+    fn default() -> Self {
+        RawJson {
+            enabled: true,
+            target: default_json_target(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_json_target() -> String {
+    "json".to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMultiline {
+    #[serde(flatten)]
+    rules: multiline::Config,
+    #[serde(default = "default_multiline_timeout")]
+    timeout: HumanDuration,
+}
+
+fn default_multiline_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+
+/// Validated `parse:`.
+#[derive(Debug, Clone)]
+pub struct ParseConfig {
+    pub format: FormatChoice,
+    pub max_event_bytes: usize,
+    /// Object under which JSON application log fields go; `None` when JSON parsing is off.
+    pub json_target: Option<String>,
+    pub multiline: Option<(multiline::Config, Duration)>,
+}
+
+pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
+    let max_event_bytes = bounded(
+        "parse.max_event_bytes",
+        parse.max_event_bytes.0,
+        1 << 10,
+        64 << 20,
+    )?;
+    let json_target = if parse.json.enabled {
+        let t = parse.json.target;
+        if t.is_empty() || t.contains('.') || t.starts_with('_') || t.starts_with('@') {
+            return Err(invalid(
+                "parse.json.target",
+                format!("`{t}` must be a plain field name (no dots, not starting with _ or @)"),
+            ));
+        }
+        // The top-level fields of the document the sink writes; named here as plain strings so
+        // that parse keeps knowing nothing of the sink.
+        if matches!(
+            t.as_str(),
+            "message"
+                | "log"
+                | "kubernetes"
+                | "container"
+                | "host"
+                | "agent"
+                | "event"
+                | "orchestrator"
+        ) {
+            return Err(invalid(
+                "parse.json.target",
+                format!("`{t}` is a field sluice writes itself; choose another name"),
+            ));
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let multiline = match parse.multiline {
+        None => None,
+        Some(m) => {
+            multiline::Rules::new(&m.rules)
+                .map_err(|e| invalid("parse.multiline", e.to_string()))?;
+            nonzero_duration("parse.multiline.timeout", m.timeout.0)?;
+            Some((m.rules, m.timeout.0))
+        }
+    };
+    Ok(ParseConfig {
+        format: parse.format,
+        max_event_bytes,
+        json_target,
+        multiline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{expect_refused, section};
+
+    #[test]
+    fn validate_rejects_bad_json_target() {
+        let yaml = "parse:\n  json:\n    target: a.b\n";
+        expect_refused(section("parse", yaml, validate), "parse.json.target");
+        let yaml = "parse:\n  json:\n    target: kubernetes\n";
+        expect_refused(section("parse", yaml, validate), "parse.json.target");
+    }
+}
