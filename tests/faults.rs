@@ -127,7 +127,15 @@ fn mapping_conflict_goes_to_the_dead_letter_index_with_its_source() {
     let node = Node::new();
     let index = unique("conflict");
     let pattern = format!("{index}-*");
-    let config = node.config(&format!("{index}-%Y.%m.%d"), "");
+    // Our template maps the JSON object so that it cannot conflict (tests/json_mapping.rs);
+    // without it (`setup: off`, a cluster whose templates someone else manages) dynamic mapping
+    // decides, and the losing shape must go to the dead-letter index.
+    let config = node.config_full(
+        &format!("{index}-%Y.%m.%d"),
+        &[support::es_url()],
+        "  setup: off\n",
+        "",
+    );
     let a = node.add_pod("shop", "text-status", "app", false);
     let b = node.add_pod("shop", "object-status", "app", false);
     let mut expected = BTreeSet::new();

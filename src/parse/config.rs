@@ -54,6 +54,9 @@ struct RawJson {
     enabled: bool,
     #[serde(default = "default_json_target")]
     target: String,
+    /// Top-level keys indexed with a type besides the flattened object (`status: long`).
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, super::json::FieldType>,
 }
 
 impl Default for RawJson {
@@ -61,6 +64,7 @@ impl Default for RawJson {
         RawJson {
             enabled: true,
             target: default_json_target(),
+            fields: Default::default(),
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct ParseConfig {
     pub max_event_bytes: usize,
     /// Object under which JSON application log fields go; `None` when JSON parsing is off.
     pub json_target: Option<String>,
+    /// `parse.json.fields`: top-level keys copied, typed, to `<target>_typed`.
+    pub json_fields: Vec<(String, super::json::FieldType)>,
     pub multiline: Option<(multiline::Config, Duration)>,
 }
 
@@ -122,6 +128,10 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
                 | "agent"
                 | "event"
                 | "orchestrator"
+                | "error"
+                | "trace"
+                | "span"
+                | "tags"
         ) {
             return Err(invalid(
                 "parse.json.target",
@@ -132,6 +142,25 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
     } else {
         None
     };
+    let json_fields: Vec<_> = parse.json.fields.into_iter().collect();
+    if json_fields.len() > super::json::MAX_TYPED_FIELDS {
+        return Err(invalid(
+            "parse.json.fields",
+            format!(
+                "at most {} keys can be typed",
+                super::json::MAX_TYPED_FIELDS
+            ),
+        ));
+    }
+    if let Some((k, _)) = json_fields
+        .iter()
+        .find(|(k, _)| k.is_empty() || k.contains('.') || k.starts_with('_'))
+    {
+        return Err(invalid(
+            "parse.json.fields",
+            format!("`{k}` must be a top-level key (no dots, not starting with _)"),
+        ));
+    }
     let multiline = match parse.multiline {
         None => None,
         Some(m) => {
@@ -145,6 +174,7 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
         format: parse.format,
         max_event_bytes,
         json_target,
+        json_fields,
         multiline,
     })
 }
@@ -153,6 +183,28 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
 mod tests {
     use super::*;
     use crate::settings::{expect_refused, section};
+
+    #[test]
+    fn json_fields_are_typed_top_level_keys() {
+        use crate::parse::json::FieldType;
+        let yaml = "parse:\n  json:\n    fields: {status: long, latency_ms: double}\n";
+        let c = section("parse", yaml, validate).unwrap();
+        assert_eq!(
+            c.json_fields,
+            vec![
+                ("latency_ms".to_string(), FieldType::Double),
+                ("status".to_string(), FieldType::Long)
+            ]
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_json_fields() {
+        let yaml = "parse:\n  json:\n    fields: {a.b: long}\n";
+        expect_refused(section("parse", yaml, validate), "parse.json.fields");
+        let yaml = "parse:\n  json:\n    fields: {a: integer}\n";
+        expect_refused(section("parse", yaml, validate), "integer");
+    }
 
     #[test]
     fn validate_rejects_bad_json_target() {

@@ -1,6 +1,8 @@
 //! JSON application logs: recognises a message that is one JSON object and lifts its
-//! message, level and time for the ECS fields. The object itself is kept verbatim (validated,
-//! trimmed) for the caller to embed; nothing here builds a `serde_json::Value`.
+//! message, level, time, trace/span ids, error, logger and caller for the ECS fields, and the
+//! values of the keys the configuration types (`parse.json.fields`). The object itself is kept
+//! verbatim (validated, trimmed) for the caller to embed; nothing here builds a
+//! `serde_json::Value`, and nothing here decides how a value is indexed.
 //!
 //! One pass of serde_json over the bytes with a visitor that walks the top-level map: keys are
 //! matched without allocating, the lifted values are borrowed unless they contain escapes, and
@@ -15,6 +17,8 @@ use std::fmt;
 use serde::Deserializer as _;
 use serde::de::{self, Deserialize, IgnoredAny, MapAccess, Visitor};
 
+use super::scan::Scanner;
+
 /// A JSON application log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppLog<'a> {
@@ -26,11 +30,64 @@ pub struct AppLog<'a> {
     pub level: Option<Cow<'a, str>>,
     /// The first string among `time`, `timestamp`, `ts`.
     pub time: Option<Cow<'a, str>>,
+    /// `trace_id`, `traceId`, `trace.id` (OpenTelemetry / ECS loggers).
+    pub trace_id: Option<Cow<'a, str>>,
+    /// `span_id`, `spanId`, `span.id`.
+    pub span_id: Option<Cow<'a, str>>,
+    /// `error`, `err`, `error.message` (a string; an error object stays in the object only).
+    pub error: Option<Cow<'a, str>>,
+    /// `stacktrace`, `stack_trace`, `stack`, `error.stack_trace`.
+    pub stack_trace: Option<Cow<'a, str>>,
+    /// `logger`, `logger_name`, `log.logger`.
+    pub logger: Option<Cow<'a, str>>,
+    /// `caller` (zap, Mattermost: `app/server.go:123`).
+    pub caller: Option<Cow<'a, str>>,
+    /// The values of the configured typed keys, by their position in the `fields` argument.
+    pub typed: Typed<'a>,
+}
+
+/// At most this many keys can be typed (`parse.json.fields`): the slots live on the stack.
+pub const MAX_TYPED_FIELDS: usize = 16;
+
+/// One slot per configured typed key.
+pub type Typed<'a> = [Option<Scalar<'a>>; MAX_TYPED_FIELDS];
+
+/// A top-level value of a typed key, as far as typing it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Null,
+    /// An object or array: the caller finds its text with [`raw_value`] when it needs it.
+    Composite,
+}
+
+// JSON has no NaN, so every value parsed here equals itself.
+impl Eq for Scalar<'_> {}
+
+/// The type a configured key is indexed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Keyword,
+    Long,
+    Double,
+    Boolean,
+    Date,
 }
 
 /// `Some` only if `message`, trimmed of ASCII whitespace, is exactly one valid JSON object.
 /// When a key occurs twice at the top level, its first string value counts.
 pub fn parse(message: &[u8]) -> Option<AppLog<'_>> {
+    parse_typed(message, &[])
+}
+
+/// Like [`parse`], also capturing the top-level values of `fields` (at most
+/// [`MAX_TYPED_FIELDS`]; later ones are ignored) into [`AppLog::typed`].
+pub fn parse_typed<'a>(message: &'a [u8], fields: &[String]) -> Option<AppLog<'a>> {
     let object = message.trim_ascii();
     // Cheap rejection of the common non-JSON line before serde_json is involved.
     if object.first() != Some(&b'{') || object.last() != Some(&b'}') {
@@ -40,19 +97,53 @@ pub fn parse(message: &[u8]) -> Option<AppLog<'_>> {
     // verbatim in the document, so it must be valid as a whole.
     std::str::from_utf8(object).ok()?;
     let mut de = serde_json::Deserializer::from_slice(object);
-    let lifted = de.deserialize_map(TopLevel).ok()?;
+    let fields = &fields[..fields.len().min(MAX_TYPED_FIELDS)];
+    let (lifted, typed) = de.deserialize_map(TopLevel { fields }).ok()?;
     de.end().ok()?;
-    let [msg, message, level, severity, lvl, time, timestamp, ts] = lifted.0;
+    let [
+        msg,
+        message,
+        level,
+        severity,
+        lvl,
+        time,
+        timestamp,
+        ts,
+        trace_id,
+        trace_id2,
+        trace_id3,
+        span_id,
+        span_id2,
+        span_id3,
+        error,
+        err,
+        error_message,
+        stacktrace,
+        stack_trace,
+        stack,
+        error_stack_trace,
+        logger,
+        logger_name,
+        log_logger,
+        caller,
+    ] = lifted;
     Some(AppLog {
         object,
         message: msg.or(message),
         level: level.or(severity).or(lvl),
         time: time.or(timestamp).or(ts),
+        trace_id: trace_id.or(trace_id2).or(trace_id3),
+        span_id: span_id.or(span_id2).or(span_id3),
+        error: error.or(err).or(error_message),
+        stack_trace: stacktrace.or(stack_trace).or(stack).or(error_stack_trace),
+        logger: logger.or(logger_name).or(log_logger),
+        caller,
+        typed,
     })
 }
 
-/// The top-level keys we lift, in [`Lifted`] slot order.
-const KEYS: [&str; 8] = [
+/// The top-level keys we lift, in slot order; within a group the first one present wins.
+const KEYS: [&str; 25] = [
     "msg",
     "message",
     "level",
@@ -61,51 +152,162 @@ const KEYS: [&str; 8] = [
     "time",
     "timestamp",
     "ts",
+    "trace_id",
+    "traceId",
+    "trace.id",
+    "span_id",
+    "spanId",
+    "span.id",
+    "error",
+    "err",
+    "error.message",
+    "stacktrace",
+    "stack_trace",
+    "stack",
+    "error.stack_trace",
+    "logger",
+    "logger_name",
+    "log.logger",
+    "caller",
 ];
 
 /// One slot per entry of [`KEYS`].
-struct Lifted<'a>([Option<Cow<'a, str>>; 8]);
+type Lifted<'a> = [Option<Cow<'a, str>>; KEYS.len()];
 
-struct TopLevel;
+struct TopLevel<'f> {
+    fields: &'f [String],
+}
 
-impl<'de> Visitor<'de> for TopLevel {
-    type Value = Lifted<'de>;
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = (Lifted<'de>, Typed<'de>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut slots: [Option<Cow<'de, str>>; 8] = Default::default();
-        while let Some(KeySlot(slot)) = map.next_key()? {
+        let mut slots: Lifted<'de> = Default::default();
+        let mut typed: Typed<'de> = Default::default();
+        while let Some(slot) = map.next_key_seed(KeySeed {
+            fields: self.fields,
+        })? {
             match slot {
-                Some(i) if slots[i].is_none() => slots[i] = map.next_value::<StrOrSkip<'de>>()?.0,
+                Slot::Lift(i) if slots[i].is_none() => {
+                    slots[i] = map.next_value::<StrOrSkip<'de>>()?.0;
+                }
+                Slot::Typed(i) if typed[i].is_none() => {
+                    typed[i] = Some(map.next_value::<Scalar<'de>>()?);
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Lifted(slots))
+        Ok((slots, typed))
     }
 }
 
-/// A top-level key: its slot in [`KEYS`], or `None` for any other key.
-struct KeySlot(Option<usize>);
+/// A top-level key: its slot in [`KEYS`] or among the typed fields, or neither.
+enum Slot {
+    Lift(usize),
+    Typed(usize),
+    Other,
+}
 
-impl<'de> Deserialize<'de> for KeySlot {
+struct KeySeed<'f> {
+    fields: &'f [String],
+}
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Slot;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Slot;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    // Escaped keys arrive here too, unescaped in serde_json's scratch buffer.
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<Slot, E> {
+        // Typed keys first: a typed `level` is typed and, being typed, not lifted.
+        if let Some(i) = self.fields.iter().position(|x| x == k) {
+            return Ok(Slot::Typed(i));
+        }
+        Ok(match KEYS.iter().position(|&x| x == k) {
+            Some(i) => Slot::Lift(i),
+            None => Slot::Other,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
-            type Value = KeySlot;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
+                f.write_str("any JSON value")
             }
-            // Escaped keys arrive here too, unescaped in serde_json's scratch buffer.
-            fn visit_str<E: de::Error>(self, k: &str) -> Result<KeySlot, E> {
-                Ok(KeySlot(KEYS.iter().position(|&x| x == k)))
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(b))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::I64(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::U64(n))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::F64(n))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map).map(|_| Scalar::Composite)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| Scalar::Composite)
             }
         }
-        d.deserialize_str(V)
+        d.deserialize_any(V)
+    }
+}
+
+/// The raw text of the first top-level value of `key` in a valid JSON `object` (for the rare
+/// typed key whose value is an object or array). Keys with escapes are compared unescaped.
+pub fn raw_value<'a>(object: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut s = Scanner::new(object);
+    s.ws();
+    s.expect(b'{', "").ok()?;
+    loop {
+        s.ws();
+        if s.peek() == Some(b'}') {
+            return None;
+        }
+        let k = s.string().ok()?;
+        let matches = k.unescaped().ok()?.as_ref() == key.as_bytes();
+        s.ws();
+        s.expect(b':', "").ok()?;
+        s.ws();
+        let start = s.pos();
+        s.skip_value().ok()?;
+        if matches {
+            return Some(&object[start..s.pos()]);
+        }
+        s.ws();
+        if s.bump() != Some(b',') {
+            return None;
+        }
     }
 }
 
@@ -300,7 +502,14 @@ mod tests {
                 object: b"{}",
                 message: None,
                 level: None,
-                time: None
+                time: None,
+                trace_id: None,
+                span_id: None,
+                error: None,
+                stack_trace: None,
+                logger: None,
+                caller: None,
+                typed: Default::default(),
             }
         );
     }

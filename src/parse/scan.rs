@@ -101,6 +101,10 @@ impl<'a> Scanner<'a> {
         Scanner { b, i: 0 }
     }
 
+    pub fn pos(&self) -> usize {
+        self.i
+    }
+
     pub fn at_end(&self) -> bool {
         self.i == self.b.len()
     }

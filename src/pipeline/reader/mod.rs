@@ -170,7 +170,8 @@ impl Reader {
             encoder: Encoder::new(
                 cfg.elasticsearch.index.clone(),
                 cfg.parse.json_target.clone(),
-            ),
+            )
+            .with_json_fields(cfg.parse.json_fields.clone()),
             node: NodeFields {
                 node_name: cfg.node_name.clone(),
                 cluster_name: cfg.cluster_name.clone(),

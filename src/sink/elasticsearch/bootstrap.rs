@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::IndexPattern;
+use super::appjson::{DEPTH_LIMIT, VALUE_LIMIT};
 use super::config::ElasticsearchConfig;
 use super::service::Service;
 use crate::config::Config;
+use crate::parse::json::FieldType;
 
 /// Priorities above the built-in `logs-*-*` template of Elasticsearch (100); the dead-letter
 /// template one higher, because the log pattern may match dead-letter names too
@@ -48,8 +50,8 @@ pub struct Cluster {
     pub version: String,
 }
 
-/// Reads what runs there. `GET /` names OpenSearch; Elasticsearch's integ-test build answers 405
-/// to it, so the version then comes from `/_nodes/_local`.
+/// Reads what runs there. `GET /` names OpenSearch; Elasticsearch's integ-test builds (8.x and
+/// 9.x) answer 405 to it, so the version then comes from `/_nodes/_local`.
 pub async fn detect(svc: &Service) -> Result<Cluster, BootstrapError> {
     let (status, body) = call(svc, reqwest::Method::GET, "", None).await?;
     let root: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -90,7 +92,7 @@ pub async fn detect(svc: &Service) -> Result<Cluster, BootstrapError> {
     let m = major(&version);
     if distribution == Distribution::Elasticsearch && (m < 7 || version.starts_with("7.0")) {
         return Err(BootstrapError::Unsupported(format!(
-            "Elasticsearch {version}: composable index templates need 7.8 or later (8.x is supported)"
+            "Elasticsearch {version}: composable index templates need 7.8 or later (8.x and 9.x are supported)"
         )));
     }
     Ok(Cluster {
@@ -116,6 +118,7 @@ pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapEr
     let logs_name = template_name(&es.index);
     let logs = logs_template(
         cfg,
+        &cluster,
         policy
             .as_deref()
             .filter(|_| cluster.distribution == Distribution::Elasticsearch),
@@ -303,8 +306,50 @@ fn name_object() -> Value {
     json!({"properties": {"name": keyword()}})
 }
 
+/// How the JSON app-log object is mapped so that no value can conflict and no key count or
+/// depth is refused: Elasticsearch's `flattened` (7.3+), OpenSearch's `flat_object` (2.7+);
+/// every leaf is a keyword there, searchable as `json.a.b: value`. An older OpenSearch gets
+/// the object stored but not indexed (`enabled: false`): never refused, not searchable.
+pub fn app_object_mapping(cluster: &Cluster) -> Value {
+    match cluster.distribution {
+        Distribution::Elasticsearch => json!({
+            "type": "flattened",
+            // The agent nests no deeper (appjson::DEPTH_LIMIT); the default of 20 would refuse.
+            "depth_limit": DEPTH_LIMIT + 1,
+            "ignore_above": VALUE_LIMIT,
+        }),
+        Distribution::OpenSearch if version_at_least(&cluster.version, 2, 7) => {
+            json!({"type": "flat_object"})
+        }
+        Distribution::OpenSearch => json!({"type": "object", "enabled": false}),
+    }
+}
+
+fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+/// The mapping of a `parse.json.fields` type in `<target>_typed`. Malformed values are kept
+/// out by the agent already (they go to `<target>_mistyped`); `ignore_malformed` is a second
+/// guard where the type has it.
+fn typed_mapping(ty: FieldType) -> Value {
+    match ty {
+        FieldType::Keyword => keyword(),
+        FieldType::Long => json!({"type": "long", "ignore_malformed": true}),
+        FieldType::Double => json!({"type": "double", "ignore_malformed": true}),
+        FieldType::Boolean => json!({"type": "boolean"}),
+        FieldType::Date => json!({
+            "type": "date_nanos",
+            "format": "strict_date_optional_time_nanos||epoch_millis",
+            "ignore_malformed": true,
+        }),
+    }
+}
+
 /// The template for the log indices (or the data stream), with the DESIGN.md schema.
-pub fn logs_template(cfg: &Config, ilm_policy: Option<&str>) -> Value {
+pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) -> Value {
     let es = &cfg.elasticsearch;
     let kw = keyword();
     let labels = |path: &str, name: &str| {
@@ -319,9 +364,13 @@ pub fn logs_template(cfg: &Config, ilm_policy: Option<&str>) -> Value {
         "message": {"type": "text"},
         "tags": kw,
         "log": {"properties": {
-            "iostream": kw, "level": kw, "offset": {"type": "long"},
+            "iostream": kw, "level": kw, "offset": {"type": "long"}, "logger": kw,
             "file": {"properties": {"path": kw}},
+            "origin": {"properties": {"file": {"properties": {"name": kw, "line": {"type": "long"}}}}},
         }},
+        "trace": {"properties": {"id": kw}},
+        "span": {"properties": {"id": kw}},
+        "error": {"properties": {"message": {"type": "text"}, "stack_trace": {"type": "text", "index": false}}},
         "kubernetes": {"properties": {
             "namespace": kw,
             "pod": {"properties": {"name": kw, "uid": kw, "ip": kw}},
@@ -341,12 +390,31 @@ pub fn logs_template(cfg: &Config, ilm_policy: Option<&str>) -> Value {
         "host": name_object(),
         "orchestrator": {"properties": {"type": kw, "cluster": name_object()}},
         "agent": {"properties": {"name": kw, "type": kw, "version": kw}},
-        "event": {"properties": {"original": {"type": "text", "index": false}}},
+        "event": {"properties": {
+            "original": {"type": "text", "index": false},
+            // The app's own time: only RFC 3339 is written; a bad one must not refuse the line.
+            "created": {"type": "date_nanos", "ignore_malformed": true},
+        }},
     });
-    if let Some(target) = &cfg.parse.json_target {
-        // Application fields: dynamic, first writer decides; a later conflicting type is a
-        // per-document mapping error, which goes to the dead-letter index by design.
-        properties[target.as_str()] = json!({"type": "object", "dynamic": true});
+    // Written for `sluice.io/parser: json` pods even with parse.json off (encode.rs).
+    let target = cfg.parse.json_target.as_deref().unwrap_or("json");
+    properties[target] = app_object_mapping(cluster);
+    if !cfg.parse.json_fields.is_empty() {
+        let typed: serde_json::Map<String, Value> = cfg
+            .parse
+            .json_fields
+            .iter()
+            .map(|(k, t)| (k.clone(), typed_mapping(*t)))
+            .collect();
+        let mistyped: serde_json::Map<String, Value> = cfg
+            .parse
+            .json_fields
+            .iter()
+            .map(|(k, _)| (k.clone(), keyword()))
+            .collect();
+        properties[format!("{target}_typed")] = json!({"dynamic": false, "properties": typed});
+        properties[format!("{target}_mistyped")] =
+            json!({"dynamic": false, "properties": mistyped});
     }
     let mut settings = json!({});
     if let Some(p) = ilm_policy {
@@ -475,9 +543,16 @@ mod tests {
         assert_eq!(template_name(&p), "sluice_plain");
     }
 
+    fn es9() -> Cluster {
+        Cluster {
+            distribution: Distribution::Elasticsearch,
+            version: "9.2.0".into(),
+        }
+    }
+
     #[test]
     fn logs_template_has_the_schema() {
-        let t = logs_template(&cfg(""), None);
+        let t = logs_template(&cfg(""), &es9(), None);
         let p = &t["template"]["mappings"]["properties"];
         assert_eq!(t["index_patterns"], json!(["logs-kubernetes-*.*.*"]));
         assert_eq!(p["@timestamp"]["type"], "date_nanos");
@@ -487,7 +562,8 @@ mod tests {
             p["kubernetes"]["properties"]["pod"]["properties"]["name"]["type"],
             "keyword"
         );
-        assert_eq!(p["json"]["dynamic"], true);
+        assert_eq!(p["json"]["type"], "flattened");
+        assert!(p.get("json_typed").is_none());
         assert!(t.get("data_stream").is_none());
         assert!(
             t["template"]["settings"]
@@ -501,7 +577,7 @@ mod tests {
     #[test]
     fn data_stream_mode_names_the_stream_and_rolls_over() {
         let c = cfg("  index: logs-k8s\n  data_stream: true\n  lifecycle:\n    delete_after: 7d\n");
-        let t = logs_template(&c, Some("p"));
+        let t = logs_template(&c, &es9(), Some("p"));
         assert_eq!(t["index_patterns"], json!(["logs-k8s"]));
         assert_eq!(t["data_stream"], json!({}));
         assert_eq!(t["template"]["settings"]["index.lifecycle.name"], "p");
@@ -514,6 +590,27 @@ mod tests {
             ism["policy"]["ism_template"][0]["index_patterns"],
             json!(["logs-k8s"])
         );
+    }
+
+    #[test]
+    fn app_object_is_flattened_or_flat_object_and_typed_keys_are_mapped() {
+        let os = |v: &str| Cluster {
+            distribution: Distribution::OpenSearch,
+            version: v.into(),
+        };
+        assert_eq!(app_object_mapping(&os("2.19.6"))["type"], "flat_object");
+        assert_eq!(app_object_mapping(&os("3.8.0"))["type"], "flat_object");
+        assert_eq!(app_object_mapping(&os("2.6.0"))["enabled"], false);
+        let es = app_object_mapping(&es9());
+        assert_eq!(es["type"], "flattened");
+        assert!(es["depth_limit"].as_u64() > Some(DEPTH_LIMIT as u64));
+        let c = cfg("parse:\n  json:\n    target: app\n    fields: {status: long, ok: boolean}\n");
+        let t = logs_template(&c, &es9(), None);
+        let p = &t["template"]["mappings"]["properties"];
+        assert_eq!(p["app"]["type"], "flattened");
+        assert_eq!(p["app_typed"]["properties"]["status"]["type"], "long");
+        assert_eq!(p["app_typed"]["properties"]["ok"]["type"], "boolean");
+        assert_eq!(p["app_mistyped"]["properties"]["status"]["type"], "keyword");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::parse::{self, Stream};
 use crate::tail::Fingerprint;
 
 use super::IndexPattern;
+use super::appjson;
 use super::escape::{escape_into, escape_str_into};
 
 /// One event as the encoder needs it, borrowed from the reader's buffers.
@@ -234,9 +235,14 @@ fn base64url_16(bytes: &[u8; 16]) -> [u8; 22] {
 pub struct Encoder {
     index: IndexPattern,
     json_target: Option<String>,
+    /// `parse.json.fields`, and their names alone (what the parser matches).
+    json_fields: Vec<(String, parse::json::FieldType)>,
+    json_field_names: Vec<String>,
     cached_day: [u8; 10],
     cached_index: String,
     now_scratch: Vec<u8>,
+    typed_scratch: Vec<u8>,
+    mistyped_scratch: Vec<u8>,
 }
 
 impl Encoder {
@@ -244,10 +250,21 @@ impl Encoder {
         Encoder {
             index,
             json_target,
+            json_fields: Vec::new(),
+            json_field_names: Vec::new(),
             cached_day: [0; 10],
             cached_index: String::new(),
             now_scratch: Vec::new(),
+            typed_scratch: Vec::new(),
+            mistyped_scratch: Vec::new(),
         }
+    }
+
+    /// Types these top-level keys of JSON app logs (`parse.json.fields`).
+    pub fn with_json_fields(mut self, fields: Vec<(String, parse::json::FieldType)>) -> Encoder {
+        self.json_field_names = fields.iter().map(|(k, _)| k.clone()).collect();
+        self.json_fields = fields;
+        self
     }
 
     /// Appends one `create` action and its document to `body`; returns where they sit.
@@ -274,7 +291,7 @@ impl Encoder {
         body.extend_from_slice(b"\",\"message\":\"");
         let json = ctx.json.unwrap_or(self.json_target.is_some());
         let app = if json && !ev.malformed && ev.message.first() == Some(&b'{') {
-            parse::json::parse(ev.message)
+            parse::json::parse_typed(ev.message, &self.json_field_names)
         } else {
             None
         };
@@ -283,35 +300,97 @@ impl Encoder {
             None => escape_into(body, ev.message),
         }
         body.push(b'"');
+        let mut limited = false;
         if let Some(app) = &app {
             // A `sluice.io/parser: json` pod on a node with parse.json off uses the default name.
             let target = self.json_target.as_deref().unwrap_or("json");
             body.extend_from_slice(b",\"");
             body.extend_from_slice(target.as_bytes());
             body.extend_from_slice(b"\":");
-            body.extend_from_slice(app.object);
-        }
-        if ev.truncated || ev.malformed {
-            body.extend_from_slice(b",\"tags\":[");
-            if ev.truncated {
-                body.extend_from_slice(b"\"truncated\"");
+            if appjson::may_exceed_limits(app.object) {
+                limited = appjson::write_limited(body, app.object);
+            } else {
+                body.extend_from_slice(app.object);
             }
-            if ev.malformed {
-                if ev.truncated {
-                    body.push(b',');
+            if !self.json_fields.is_empty() {
+                write_typed(
+                    body,
+                    target,
+                    app,
+                    &self.json_fields,
+                    (&mut self.typed_scratch, &mut self.mistyped_scratch),
+                );
+            }
+            write_ecs(body, app);
+        }
+        if ev.truncated || ev.malformed || limited {
+            body.extend_from_slice(b",\"tags\":[");
+            let mut first = true;
+            for (on, tag) in [
+                (ev.truncated, &b"\"truncated\""[..]),
+                (ev.malformed, b"\"malformed\""),
+                (limited, b"\"json_limited\""),
+            ] {
+                if on {
+                    if !first {
+                        body.push(b',');
+                    }
+                    first = false;
+                    body.extend_from_slice(tag);
                 }
-                body.extend_from_slice(b"\"malformed\"");
             }
             body.push(b']');
+        }
+        if let Some(app) = &app {
+            let created = app
+                .time
+                .as_deref()
+                .and_then(appjson::app_time_rfc3339)
+                .filter(|t| t.as_bytes() != timestamp);
+            if created.is_some() || limited {
+                body.extend_from_slice(b",\"event\":{");
+                if let Some(t) = &created {
+                    body.extend_from_slice(b"\"created\":\"");
+                    escape_str_into(body, t);
+                    body.push(b'"');
+                }
+                if limited {
+                    // What was cut or turned into strings stays here, stored, not indexed.
+                    if created.is_some() {
+                        body.push(b',');
+                    }
+                    body.extend_from_slice(b"\"original\":\"");
+                    escape_into(body, app.object);
+                    body.push(b'"');
+                }
+                body.push(b'}');
+            }
         }
         body.extend_from_slice(b",\"log\":{\"iostream\":\"");
         body.extend_from_slice(ev.stream.as_str().as_bytes());
         body.extend_from_slice(b"\",\"offset\":");
         body.extend_from_slice(itoa_u64(ev.start, &mut [0u8; 20]));
-        if let Some(level) = app.as_ref().and_then(|a| a.level.as_deref()) {
-            body.extend_from_slice(b",\"level\":\"");
-            escape_str_into(body, level);
-            body.push(b'"');
+        if let Some(app) = &app {
+            for (name, value) in [("level", &app.level), ("logger", &app.logger)] {
+                if let Some(v) = value.as_deref() {
+                    body.extend_from_slice(b",\"");
+                    body.extend_from_slice(name.as_bytes());
+                    body.extend_from_slice(b"\":\"");
+                    escape_str_into(body, v);
+                    body.push(b'"');
+                }
+            }
+            if let Some(caller) = app.caller.as_deref() {
+                let (file, line) = appjson::split_caller(caller);
+                body.extend_from_slice(b",\"origin\":{\"file\":{\"name\":\"");
+                escape_str_into(body, file);
+                body.push(b'"');
+                if let Some(line) = line {
+                    body.extend_from_slice(b",\"line\":");
+                    body.extend_from_slice(itoa_u64(line, &mut [0u8; 20]));
+                }
+                body.extend_from_slice(b"}}");
+            }
         }
         body.extend_from_slice(&ctx.tail);
         self.now_scratch = now;
@@ -345,6 +424,63 @@ impl Encoder {
             self.cached_day = [0; 10];
         }
         &self.cached_index
+    }
+}
+
+/// `,"<target>_typed":{…}` and `,"<target>_mistyped":{…}`, each only when not empty; the
+/// scratch buffers are the encoder's, reused.
+fn write_typed(
+    body: &mut Vec<u8>,
+    target: &str,
+    app: &parse::json::AppLog<'_>,
+    fields: &[(String, parse::json::FieldType)],
+    (typed, mistyped): (&mut Vec<u8>, &mut Vec<u8>),
+) {
+    typed.clear();
+    mistyped.clear();
+    appjson::write_typed(typed, mistyped, fields, app);
+    for (suffix, part) in [("_typed", &*typed), ("_mistyped", &*mistyped)] {
+        if part.is_empty() {
+            continue;
+        }
+        body.extend_from_slice(b",\"");
+        body.extend_from_slice(target.as_bytes());
+        body.extend_from_slice(suffix.as_bytes());
+        body.extend_from_slice(b"\":{");
+        body.extend_from_slice(part);
+        body.push(b'}');
+    }
+}
+
+/// `trace.id`, `span.id`, `error.message|stack_trace` lifted from a JSON app log.
+fn write_ecs(body: &mut Vec<u8>, app: &parse::json::AppLog<'_>) {
+    for (object, key, value) in [("trace", "id", &app.trace_id), ("span", "id", &app.span_id)] {
+        if let Some(v) = value.as_deref() {
+            body.extend_from_slice(b",\"");
+            body.extend_from_slice(object.as_bytes());
+            body.extend_from_slice(b"\":{\"");
+            body.extend_from_slice(key.as_bytes());
+            body.extend_from_slice(b"\":\"");
+            escape_str_into(body, v);
+            body.extend_from_slice(b"\"}");
+        }
+    }
+    if app.error.is_some() || app.stack_trace.is_some() {
+        body.extend_from_slice(b",\"error\":{");
+        if let Some(m) = app.error.as_deref() {
+            body.extend_from_slice(b"\"message\":\"");
+            escape_str_into(body, m);
+            body.push(b'"');
+        }
+        if let Some(st) = app.stack_trace.as_deref() {
+            if app.error.is_some() {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"stack_trace\":\"");
+            escape_str_into(body, st);
+            body.push(b'"');
+        }
+        body.push(b'}');
     }
 }
 

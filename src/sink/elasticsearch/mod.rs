@@ -1,6 +1,7 @@
 //! The Elasticsearch (and OpenSearch) output through the bulk API.
 //!
 //! - [`config`]: the `elasticsearch:` section, validated ([`index`]: index name patterns).
+//! - [`appjson`]: a JSON app log's object within the server's limits, its typed keys.
 //! - [`encode`]: events → `create` actions written straight into the request body.
 //! - [`batch`]: a sealed request body with the position of every item and the delivery ranges;
 //!   the pool that recycles settled batches.
@@ -12,6 +13,7 @@
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
 
+pub mod appjson;
 pub mod auth;
 pub mod aws;
 pub mod batch;
