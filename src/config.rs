@@ -205,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn env_references_in_comments_are_not_expanded() {
+        // As in the reference configuration: commented-out keys naming unset variables.
+        let c = load(&format!(
+            "{MINIMAL}  # api_key: ${{ES_API_KEY}}\n# state_dir: ${{NOPE}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.node_name, "n1");
+    }
+
+    #[test]
     fn validate_rejects_unknown_key() {
         rejects(&format!("{MINIMAL}bogus: 1\n"), "bogus");
         rejects(&format!("{MINIMAL}input:\n  includes: []\n"), "includes");

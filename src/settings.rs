@@ -101,10 +101,111 @@ pub fn nonzero_duration(key: &'static str, d: Duration) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. Comment lines are expanded too,
-/// so an unset variable in a comment is still an error only if referenced with `${`.
+/// Expands `${VAR}` and `${VAR:-default}` (an unset or empty variable takes the default); `$$`
+/// is a literal `$`. YAML comments are copied as they are, never expanded: a commented-out
+/// `# api_key: ${ES_API_KEY}` (as in the reference configuration) must not need the variable.
+///
+/// The text is expanded before it is parsed (so a reference can stand for a number, a list or a
+/// key, and parse errors keep their line numbers); comments are found with the YAML rules that
+/// matter here: `#` starts a comment at the start of a line or after whitespace, but not inside a
+/// quoted scalar (which may span lines), a `${...}` reference or a block scalar (`|`, `>`).
 pub fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    // Indentation of the line that opened a block scalar: more-indented (and blank) lines are its
+    // content, where `#` is text.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some(parent) = block {
+            if line.trim().is_empty() || indent > parent {
+                expand_refs(line, env, &mut out)?;
+                continue;
+            }
+            block = None;
+        }
+        let code = code_len(line, &mut quote);
+        expand_refs(&line[..code], env, &mut out)?;
+        out.push_str(&line[code..]);
+        if quote.is_none() && opens_block_scalar(&line[..code]) {
+            block = Some(indent);
+        }
+    }
+    Ok(out)
+}
+
+/// The length of `line` before its comment (all of it if it has none). `quote` is the quoted
+/// scalar open at the start of the line, updated to the one open at its end.
+fn code_len(line: &str, quote: &mut Option<char>) -> usize {
+    let bytes = line.as_bytes();
+    // The last significant byte outside quotes (none at the start of the line) and whether the
+    // previous byte was whitespace: a quote opens a scalar only where a scalar can begin.
+    let mut last: Option<u8> = None;
+    let mut after_space = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match *quote {
+            Some('"') => match b {
+                b'\\' => i += 1, // the escaped byte is skipped with it (`\"` does not close)
+                b'"' => *quote = None,
+                _ => {}
+            },
+            Some(_) => {
+                if b == b'\'' {
+                    if bytes.get(i + 1) == Some(&b'\'') {
+                        i += 1; // `''` is a quote inside a single-quoted scalar
+                    } else {
+                        *quote = None;
+                    }
+                }
+            }
+            None => match b {
+                b'#' if after_space => return i,
+                b'"' | b'\''
+                    if match last {
+                        None => true,
+                        Some(b':' | b'-' | b'?') => after_space,
+                        Some(b'[' | b'{' | b',') => true,
+                        Some(_) => false,
+                    } =>
+                {
+                    *quote = Some(b as char);
+                }
+                // A reference is one token, so a `#` in its default is not a comment.
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    if let Some(end) = line[i..].find('}') {
+                        i += end;
+                    }
+                }
+                _ => {}
+            },
+        }
+        after_space = b.is_ascii_whitespace();
+        if !after_space && quote.is_none() {
+            last = Some(b);
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Whether a line's code ends with a block scalar header (`key: |`, `- >-`, `key: |2`).
+fn opens_block_scalar(code: &str) -> bool {
+    let code = code.trim_end();
+    let head = code.trim_end_matches(|c: char| c == '+' || c == '-' || c.is_ascii_digit());
+    let Some(before) = head.strip_suffix('|').or_else(|| head.strip_suffix('>')) else {
+        return false;
+    };
+    before.is_empty() || before.ends_with(' ') || before.ends_with('\t')
+}
+
+/// Expands the references of a piece of YAML text that holds no comment.
+fn expand_refs(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut String,
+) -> Result<(), ConfigError> {
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
@@ -133,7 +234,7 @@ pub fn expand_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
         }
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 /// For a section's own tests: reads a file that holds only the section `key` (so serde's
@@ -162,4 +263,59 @@ pub(crate) fn expect_refused<T: std::fmt::Debug>(result: Result<T, ConfigError>,
         err.contains(needle),
         "error `{err}` should mention `{needle}`"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(text: &str) -> Result<String, ConfigError> {
+        let env = |n: &str| (n == "SET").then(|| "v".to_string());
+        expand_env(text, &env)
+    }
+
+    #[test]
+    fn env_references_in_comments_are_not_expanded() {
+        // The reference configuration's own lines: a commented-out key and a trailing comment.
+        let text = "auth:\n  username: elastic\n  # api_key: ${ES_API_KEY}     # the base64 value\n\
+                    #   region: ${AWS_REGION}\nnode: ${SET} # from ${UNSET}, $$ kept\n";
+        assert_eq!(
+            expand(text).unwrap(),
+            text.replace("node: ${SET}", "node: v")
+        );
+    }
+
+    #[test]
+    fn a_hash_that_is_not_a_comment_does_not_stop_expansion() {
+        for (text, expanded) in [
+            // Inside quoted scalars (escapes and `''` included), one spanning two lines.
+            ("a: \"x # ${SET}\"\n", "a: \"x # v\"\n"),
+            ("a: \"x \\\" # ${SET}\"\n", "a: \"x \\\" # v\"\n"),
+            ("a: 'it''s # ${SET}'\n", "a: 'it''s # v'\n"),
+            ("a: \"x\n  # ${SET}\"\n", "a: \"x\n  # v\"\n"),
+            ("a: [\"#\", '# ${SET}']\n", "a: [\"#\", '# v']\n"),
+            // Not after whitespace, or in a reference's default.
+            ("a: b#${SET}\n", "a: b#v\n"),
+            ("a: ${UNSET:-x #y}\n", "a: x #y\n"),
+            // In a block scalar's content; the block ends at the next less-indented line.
+            (
+                "a: |\n  # ${SET}\n\n  b\nc: d # ${UNSET}\n",
+                "a: |\n  # v\n\n  b\nc: d # ${UNSET}\n",
+            ),
+        ] {
+            assert_eq!(expand(text).unwrap(), expanded, "{text:?}");
+        }
+        // A quote inside a plain scalar opens nothing: the comment after it is still one.
+        assert_eq!(
+            expand("a: don't # ${UNSET}\n").unwrap(),
+            "a: don't # ${UNSET}\n"
+        );
+        // Outside comments, references still must resolve, and the error names the variable.
+        let err = expand("a: \"# ${UNSET}\"\n").unwrap_err().to_string();
+        assert!(err.contains("`UNSET`"), "{err}");
+        assert!(matches!(
+            expand("a: ${SET\n"),
+            Err(ConfigError::UnterminatedEnv)
+        ));
+    }
 }
