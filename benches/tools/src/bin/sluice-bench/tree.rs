@@ -49,7 +49,9 @@ pub fn tree(args: &Args, bin_dir: &Path) -> anyhow::Result<(PathBuf, TreeStats)>
         .args(["--trace-percent", &args.trace_percent.to_string()])
         .stderr(Stdio::inherit())
         .output()
-        .context("run sluice-loggen (build it: cargo build --release --bins)")?;
+        .context(
+            "run sluice-loggen (build it: cargo build --release -p sluice -p sluice-tools --bins)",
+        )?;
     if !out.status.success() {
         bail!("sluice-loggen failed: {}", out.status);
     }

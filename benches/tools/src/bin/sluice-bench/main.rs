@@ -11,7 +11,8 @@
 //! the pod's API metadata (labels, annotations, owner, image, IP, namespace labels) as in
 //! production; a run where it does not fails.
 //!
-//! Not a test: speed is checked here, never in CI. See BENCHMARKS.md for the method.
+//! Not a test: speed is checked here, never in CI. See BENCHMARKS.md (at the repository root) for
+//! the method. A development tool: it lives in the `sluice-tools` crate, never in the agent.
 //!
 //! Modules: `tree` (the log tree), `endpoint` (the counting bulk endpoint), `run` (one measured
 //! run and its checks), `report` (best / median, results file), `kube` and `podspec` (the API

@@ -134,9 +134,9 @@ pub fn run_once(args: &Args, t: &Target<'_>, i: usize) -> anyhow::Result<Run> {
         })
     };
     let started = Instant::now();
-    let mut child = agent
-        .spawn()
-        .context("start sluice (build it: cargo build --release --bins)")?;
+    let mut child = agent.spawn().context(
+        "start sluice (build it: cargo build --release -p sluice -p sluice-tools --bins)",
+    )?;
     let pid = child.id();
     let log = child.stderr.take().map(|e| follow_log(e, started));
     let mut result = watch(args, t.stats, &mut child, &sink, started, i);
