@@ -13,7 +13,8 @@
 //! - [`telemetry`]: Prometheus metrics and the health endpoint.
 //! - [`pipeline`]: wires the stages with bounded queues and owns the shutdown order.
 //!
-//! The data flow and the delivery guarantee are described in `DESIGN.md`.
+//! The data flow, each module's invariants and the delivery guarantee are described in
+//! `ARCHITECTURE.md` at the repository root.
 
 pub mod config;
 pub mod delivery;

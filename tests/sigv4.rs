@@ -79,7 +79,8 @@ fn config(node: &Node, index: &str, proxy: &SigV4Proxy, compression: &str, extra
 
 /// A Kubernetes API URL where nothing listens: enough for the agent to build its kube client
 /// (rustls on ring) beside the AWS SDK's (aws-lc-rs), the pairing that panics when no process
-/// crypto provider is installed (DEPENDENCIES.md); the watch then just backs off.
+/// crypto provider is installed (ARCHITECTURE.md, "Two rustls crypto providers"); the watch then
+/// just backs off.
 fn unreachable_kubernetes() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -348,7 +348,8 @@ fn typed_mapping(ty: FieldType) -> Value {
     }
 }
 
-/// The template for the log indices (or the data stream), with the DESIGN.md schema.
+/// The template for the log indices (or the data stream), with the document schema of the
+/// README's "Documents" section.
 pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) -> Value {
     let es = &cfg.elasticsearch;
     let kw = keyword();
