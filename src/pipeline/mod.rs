@@ -7,8 +7,10 @@
 //! ```
 //! On shutdown: stop reading, seal what is complete, let the sink settle in-flight batches up to
 //! the deadline, write the final checkpoint (acknowledged offsets only), return.
+//! `/healthz` and `/readyz` tell what the stages report (`telemetry::health`, `watchdog`).
 
 pub mod reader;
+mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,7 @@ use crate::sink::elasticsearch::service::Service;
 use crate::sink::elasticsearch::sink::Sink;
 use crate::sink::elasticsearch::{BatchPool, bootstrap};
 use crate::tail::{Checkpoint, CheckpointError};
+use crate::telemetry::health::Health;
 use crate::telemetry::{self, Metrics};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,20 +75,22 @@ pub async fn run(
         tracing::info!(files = cp.files.len(), path = %checkpoint_path.display(), "resuming from checkpoint");
     }
 
+    let health = Arc::new(Health::new(cfg.telemetry.stall_timeout));
     let (stop_telemetry, telemetry_stopped) = watch::channel(false);
     let telemetry = match cfg.telemetry.listen {
         Some(addr) => {
             let listener = telemetry::server::bind(addr)
                 .await
                 .map_err(|source| PipelineError::Listen { addr, source })?;
-            tracing::info!(%addr, "serving /metrics and /healthz");
+            tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
             let m = metrics.clone();
+            let h = health.clone();
             let mut rx = telemetry_stopped.clone();
             Some(tokio::spawn(async move {
                 let stopped = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = telemetry::server::serve(listener, m, stopped).await {
+                if let Err(e) = telemetry::server::serve(listener, m, h, stopped).await {
                     tracing::error!(error = %e, "metrics endpoint failed");
                 }
             }))
@@ -114,8 +119,14 @@ pub async fn run(
         }
         SetupMode::Off => None,
     };
+    health.setup_done();
     // Bodies alive at once: one being filled, one queued, `max_in_flight` being sent.
     let pool = Arc::new(BatchPool::new(es.batch_max_bytes, es.max_in_flight + 1));
+    let watchdog = tokio::spawn(watchdog::run(
+        health.clone(),
+        metrics.clone(),
+        service.clone(),
+    ));
     let sink = Arc::new(Sink {
         service,
         delivery: delivery.clone(),
@@ -148,14 +159,34 @@ pub async fn run(
     if let Some(store) = kube_store {
         reader = reader.with_kubernetes(store, cfg.kubernetes.metadata_wait);
     }
-    let reader_thread = std::thread::Builder::new()
-        .name("sluice-reader".into())
-        .spawn(move || reader.run())
-        .map_err(|e| PipelineError::Reader(e.to_string()))?;
+    reader = reader.with_health(health.clone());
+    let reader_thread = {
+        let (health, stop) = (health.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("sluice-reader".into())
+            .spawn(move || {
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.run()));
+                if !stop.load(Ordering::Relaxed) {
+                    // Nothing is read any more: only a restart helps, and /healthz says so.
+                    let why = match &result {
+                        Ok(()) => "it ended (the sink is gone)".to_string(),
+                        Err(p) => format!("it panicked: {}", panic_message(p.as_ref())),
+                    };
+                    tracing::error!(reason = %why, "the reader thread is gone; /healthz fails");
+                    health.reader_exited(why);
+                }
+                if let Err(p) = result {
+                    std::panic::resume_unwind(p);
+                }
+            })
+            .map_err(|e| PipelineError::Reader(e.to_string()))?
+    };
 
     let checkpointer = {
         let delivery = delivery.clone();
         let metrics = metrics.clone();
+        let health = health.clone();
         let path = checkpoint_path.clone();
         let every = cfg.checkpoint_interval;
         tokio::spawn(async move {
@@ -163,13 +194,14 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                write_checkpoint(&delivery, &path, &metrics, false).await;
+                write_checkpoint(&delivery, &path, &metrics, &health, false).await;
             }
         })
     };
 
     shutdown.await;
     tracing::info!(deadline = ?cfg.shutdown_timeout, "shutting down: sealing, flushing, waiting for acknowledgements");
+    health.stopping();
     stop.store(true, Ordering::Relaxed);
 
     let reader_done = tokio::task::spawn_blocking(move || reader_thread.join());
@@ -203,10 +235,11 @@ pub async fn run(
         }
     }
     checkpointer.abort();
+    watchdog.abort();
     if let Some(t) = setup_task {
         t.abort();
     }
-    write_checkpoint(&delivery, &checkpoint_path, &metrics, true).await;
+    write_checkpoint(&delivery, &checkpoint_path, &metrics, &health, true).await;
     let _ = stop_telemetry.send(true);
     if let Some(t) = telemetry {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
@@ -259,10 +292,19 @@ async fn start_kubernetes(
     (Some(store), vec![pods, namespaces])
 }
 
+/// What a panic carried, for the health endpoint and the log.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
 async fn write_checkpoint(
     delivery: &Mutex<Delivery>,
     path: &std::path::Path,
     metrics: &Metrics,
+    health: &Health,
     force: bool,
 ) {
     let cp = {
@@ -280,9 +322,11 @@ async fn write_checkpoint(
     match result {
         Ok(Ok(())) => {
             metrics.checkpoint_writes.inc();
+            health.checkpoint_written();
         }
         Ok(Err(e)) => {
             metrics.checkpoint_errors.inc();
+            health.checkpoint_failed(std::time::Instant::now(), e.to_string());
             tracing::error!(error = %e, "checkpoint write failed; will retry");
             // Make the next tick try again.
             delivery

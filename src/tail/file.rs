@@ -73,6 +73,11 @@ impl TailedFile {
         })
     }
 
+    /// The open descriptor (reads at an offset, metadata), which follows the file across renames.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Positions a freshly opened file at `offset` (a checkpointed event boundary).
     pub fn start_at(&mut self, offset: u64) {
         debug_assert!(self.partial.is_empty() && self.skipping_from.is_none());

@@ -1,25 +1,34 @@
-//! The `telemetry:` configuration section: where `/metrics` and `/healthz` are served. Imports
+//! The `telemetry:` configuration section: where `/metrics`, `/healthz` and `/readyz` are
+//! served, and how long the agent may make no progress before `/healthz` fails. Imports
 //! nothing of the crate but the configuration vocabulary ([`crate::settings`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings::{ConfigError, invalid};
+use crate::settings::{ConfigError, HumanDuration, invalid};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelemetry {
     #[serde(default = "default_listen")]
     listen: Option<String>,
+    #[serde(default = "default_stall_timeout")]
+    stall_timeout: HumanDuration,
 }
 
 impl Default for RawTelemetry {
     fn default() -> Self {
         RawTelemetry {
             listen: default_listen(),
+            stall_timeout: default_stall_timeout(),
         }
     }
+}
+
+fn default_stall_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
 }
 
 fn default_listen() -> Option<String> {
@@ -29,8 +38,11 @@ fn default_listen() -> Option<String> {
 /// Validated `telemetry:`.
 #[derive(Debug, Clone)]
 pub struct TelemetryConfig {
-    /// Address of the `/metrics` and `/healthz` endpoint; `None` switches it off.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoint; `None` switches it off.
     pub listen: Option<SocketAddr>,
+    /// `/healthz` fails when no batch was acknowledged for this long while events wait and
+    /// Elasticsearch answers its health probe, or when checkpoint writes fail for this long.
+    pub stall_timeout: Duration,
 }
 
 pub(crate) fn validate(raw: RawTelemetry) -> Result<TelemetryConfig, ConfigError> {
@@ -42,7 +54,16 @@ pub(crate) fn validate(raw: RawTelemetry) -> Result<TelemetryConfig, ConfigError
                 invalid("telemetry.listen", format!("`{s}` is not host:port ({e})"))
             })?),
         };
-    Ok(TelemetryConfig { listen })
+    if raw.stall_timeout.0 < Duration::from_secs(1) {
+        return Err(invalid(
+            "telemetry.stall_timeout",
+            "must be at least 1s (it is how long the agent may make no progress)",
+        ));
+    }
+    Ok(TelemetryConfig {
+        listen,
+        stall_timeout: raw.stall_timeout.0,
+    })
 }
 
 #[cfg(test)]
@@ -55,5 +76,23 @@ mod tests {
             crate::settings::section("telemetry", "telemetry:\n  listen: nowhere\n", validate),
             "telemetry.listen",
         );
+    }
+
+    #[test]
+    fn validate_rejects_a_stall_timeout_below_a_second() {
+        crate::settings::expect_refused(
+            crate::settings::section(
+                "telemetry",
+                "telemetry:\n  stall_timeout: 500ms\n",
+                validate,
+            ),
+            "telemetry.stall_timeout",
+        );
+        let c =
+            crate::settings::section("telemetry", "telemetry:\n  stall_timeout: 2m\n", validate)
+                .unwrap();
+        assert_eq!(c.stall_timeout, Duration::from_secs(120));
+        let d = crate::settings::section("telemetry", "telemetry: {}\n", validate).unwrap();
+        assert_eq!(d.stall_timeout, Duration::from_secs(300));
     }
 }

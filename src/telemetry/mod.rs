@@ -1,6 +1,7 @@
-//! The agent's own telemetry: Prometheus metrics and the health endpoint.
+//! The agent's own telemetry: Prometheus metrics and the health endpoints.
 
 pub mod config;
+pub mod health;
 pub mod metrics;
 pub mod server;
 

@@ -452,14 +452,32 @@ impl Agent {
         agent
     }
 
-    /// Scrapes `/metrics` at the config's `telemetry.listen` (see [`serve_metrics`]).
-    pub fn metrics(&self) -> Metrics {
+    /// The config's `telemetry.listen` (see [`serve_metrics`]).
+    fn listen(&self) -> String {
         let config = fs::read_to_string(&self.config).unwrap();
-        let listen = config
+        config
             .split_once("telemetry:\n  listen: ")
             .and_then(|(_, rest)| rest.lines().next())
             .filter(|l| *l != "off")
-            .unwrap_or_else(|| panic!("{}: /metrics is off", self.config.display()));
+            .unwrap_or_else(|| panic!("{}: /metrics is off", self.config.display()))
+            .to_string()
+    }
+
+    /// `GET` of a telemetry endpoint (`/healthz`, `/readyz`): status and body.
+    pub fn telemetry_get(&self, path: &str) -> (u16, String) {
+        let listen = self.listen();
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("http://{listen}{path}"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {listen}{path}: {e}\nlog:\n{}", self.log_text()));
+        let status = resp.status().as_u16();
+        (status, resp.text().unwrap_or_default())
+    }
+
+    /// Scrapes `/metrics` at the config's `telemetry.listen` (see [`serve_metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        let listen = self.listen();
         let text = reqwest::blocking::Client::new()
             .get(format!("http://{listen}/metrics"))
             .timeout(Duration::from_secs(10))

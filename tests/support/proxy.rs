@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy between the agent and the real Elasticsearch, controlled from the
 //! test. Faults apply to `_bulk` requests only (setup and health probes pass through), each for
-//! a number of requests, so every scenario ends and the agent must recover by itself.
+//! a number of requests, so every scenario ends and the agent must recover by itself; the
+//! black holes last until the test changes the fault (`BlackHoleAll` holds every request).
 //!
 //! Per-item 429s are honest: the proxy answers those items itself and does NOT forward them. It
 //! forwards a body holding only the other items, then merges the real per-item results back in
@@ -34,6 +35,12 @@ pub enum Fault {
     TooLarge(usize),
     /// Every other item answered `429` by the proxy (not forwarded), for this many requests.
     Reject429(usize),
+    /// `_bulk` requests are held without an answer and never forwarded (nothing written), until
+    /// changed; health probes and setup pass: a cluster that looks healthy but takes nothing.
+    BlackHole,
+    /// Every request (setup and probes too) is held without an answer, until changed: a
+    /// server that accepts connections and never answers.
+    BlackHoleAll,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -184,6 +191,9 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let is_bulk = req_path(&path_q).ends_with("/_bulk");
+    if state.lock().unwrap().fault == Fault::BlackHoleAll {
+        std::future::pending::<()>().await;
+    }
     let gzipped = headers
         .get("content-encoding")
         .is_some_and(|v| v.as_bytes() == b"gzip");
@@ -198,6 +208,7 @@ async fn handle(
         };
         let (fault, next) = match s.fault.clone() {
             Fault::Pass => (Fault::Pass, Fault::Pass),
+            f @ (Fault::BlackHole | Fault::BlackHoleAll) => (f.clone(), f),
             Fault::TooLarge(limit) if raw_len > limit => {
                 (Fault::TooLarge(limit), Fault::TooLarge(limit))
             }
@@ -272,6 +283,10 @@ async fn handle(
         Fault::ResetAfter(_) => {
             let _ = forward(body, gzipped).await;
             kill.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Fault::BlackHole | Fault::BlackHoleAll => {
             std::future::pending::<()>().await;
             unreachable!()
         }

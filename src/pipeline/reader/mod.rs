@@ -27,7 +27,9 @@ use crate::tail::discover::{self, Found};
 use crate::tail::watch::{Changes, Watcher};
 use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
 use crate::telemetry::Metrics;
+use crate::telemetry::health::Health;
 
+mod clock;
 mod rotation;
 
 /// How many chunks one file may read before the others get their turn.
@@ -60,6 +62,8 @@ struct OpenFile {
     opened_at: Instant,
     /// What the path tells about the file's pod.
     pod: Option<PodRef>,
+    /// The time of lines without a timestamp of their own.
+    clock: clock::FileClock,
     /// The store version of the pod metadata rendered into `ctx`; `None`: path metadata only.
     meta_version: Option<u64>,
 }
@@ -118,6 +122,34 @@ pub struct Reader {
     watch_roots: Vec<PathBuf>,
     stop: Arc<AtomicBool>,
     kube: Option<Kube>,
+    health: Option<Arc<Health>>,
+    /// Debug builds only: a fault the integration tests inject (`SLUICE_TEST_FAULT`).
+    fault: Option<TestFault>,
+}
+
+/// Faults the health tests inject into the real (debug) binary through `SLUICE_TEST_FAULT`:
+/// `reader-panic:<lines>` or `reader-hang:<lines>`, once that many lines were read. Release
+/// builds never read the variable.
+#[derive(Debug, Clone, Copy)]
+enum TestFault {
+    Panic(u64),
+    Hang(u64),
+}
+
+impl TestFault {
+    fn from_env() -> Option<TestFault> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let v = std::env::var("SLUICE_TEST_FAULT").ok()?;
+        let (kind, n) = v.split_once(':')?;
+        let n = n.parse().ok()?;
+        match kind {
+            "reader-panic" => Some(TestFault::Panic(n)),
+            "reader-hang" => Some(TestFault::Hang(n)),
+            _ => None,
+        }
+    }
 }
 
 /// The Kubernetes metadata cache and how long a new file waits for its pod to appear in it.
@@ -203,7 +235,29 @@ impl Reader {
             watch_roots,
             stop,
             kube: None,
+            health: None,
+            fault: TestFault::from_env(),
         })
+    }
+
+    /// Reports the reader's heartbeat and its first scan to the health endpoints.
+    pub fn with_health(mut self, health: Arc<Health>) -> Reader {
+        health.reader_beat(Instant::now());
+        self.health = Some(health);
+        self
+    }
+
+    fn inject_fault(&self) {
+        let lines = self.metrics.lines_read.get();
+        match self.fault {
+            Some(TestFault::Panic(n)) if lines >= n => {
+                panic!("injected by SLUICE_TEST_FAULT after {lines} lines")
+            }
+            Some(TestFault::Hang(n)) if lines >= n => loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            },
+            _ => {}
+        }
     }
 
     /// Enriches events from the watched metadata in `store`. Without it, events carry what
@@ -232,6 +286,9 @@ impl Reader {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_ready();
+        if let Some(h) = &self.health {
+            h.first_scan_done();
+        }
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
         let mut last_full_poll = Instant::now();
@@ -239,6 +296,12 @@ impl Reader {
         let mut rescan_requested = false;
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            if let Some(h) = &self.health {
+                h.reader_beat(now);
+            }
+            if self.fault.is_some() {
+                self.inject_fault();
+            }
             self.refresh_metadata(&mut dirty);
             rescan_requested |= std::mem::take(&mut self.rescan_wanted);
             let since_scan = now.duration_since(last_scan);
@@ -418,6 +481,13 @@ impl Reader {
             None => 0,
         };
         tailed.start_at(resume);
+        let format = match self.cfg.parse.format {
+            FormatChoice::Auto => None,
+            FormatChoice::Cri => Some(Format::Cri),
+            FormatChoice::Docker => Some(Format::Docker),
+        };
+        let clock =
+            clock::FileClock::open(tailed.file(), resume, format, self.cfg.input.max_line_bytes);
         let pod = kubernetes::path::pod_ref(&tailed.path, &tailed.real_path);
         let key = self.next_key;
         self.next_key += 1;
@@ -429,11 +499,7 @@ impl Reader {
                 key,
                 tailed,
                 ctx: None,
-                format: match self.cfg.parse.format {
-                    FormatChoice::Auto => None,
-                    FormatChoice::Cri => Some(Format::Cri),
-                    FormatChoice::Docker => Some(Format::Docker),
-                },
+                format,
                 assembler: Assembler::new(self.assembler_cfg.clone()),
                 sealed_boundary: resume,
                 tracked: false,
@@ -444,6 +510,7 @@ impl Reader {
                 opened_at: Instant::now(),
                 pod,
                 meta_version: None,
+                clock,
             }),
         );
         if let Some(of) = self.files.get_mut(&key) {
@@ -513,6 +580,7 @@ impl Reader {
                 format,
                 assembler,
                 touched,
+                clock,
                 ..
             } = &mut **of;
             let Some(ctx) = ctx.as_ref() else {
@@ -530,7 +598,7 @@ impl Reader {
                 cfg.input.max_line_bytes,
                 &mut |line: Line<'_>| {
                     *touched = true;
-                    handle_line(line, ctx, format, assembler, &mut emit_ctx);
+                    handle_line(line, ctx, format, assembler, clock, &mut emit_ctx);
                     if full(emit_ctx.batch, cfg) {
                         ControlFlow::Break(())
                     } else {
@@ -716,6 +784,10 @@ impl Reader {
                 Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 Err(mpsc::error::TrySendError::Full(b)) => batch = b,
             }
+            // Waiting for the sink is not being stuck.
+            if let Some(h) = &self.health {
+                h.reader_beat(Instant::now());
+            }
             if last_scan.elapsed() >= MIN_RESCAN_GAP {
                 self.rescan();
                 last_scan = Instant::now();
@@ -779,6 +851,7 @@ fn handle_line(
     ctx: &FileContext,
     format: &mut Option<Format>,
     assembler: &mut Assembler,
+    clock: &mut clock::FileClock,
     out: &mut EmitCtx<'_>,
 ) {
     out.metrics.lines_read.inc();
@@ -791,6 +864,7 @@ fn handle_line(
     };
     match parsed {
         Ok(rec) => {
+            clock.saw(rec.timestamp);
             let now = out.now;
             // The cut line's flag belongs to the event that contains it, which ends with it.
             assembler.push(rec, line.start, line.end, now, &mut |ev| {
@@ -800,10 +874,18 @@ fn handle_line(
         Err(reason) => {
             out.metrics.parse_errors.inc();
             tracing::debug!(%reason, offset = line.start, "malformed line shipped raw");
+            // Never the clock: a replay must land in the same index (see `clock`).
+            let timestamp = match clock::leading_timestamp(line.bytes) {
+                Some(own) => {
+                    clock.saw(own);
+                    own
+                }
+                None => clock.fallback(),
+            };
             out.push(
                 ctx,
                 encode::Event {
-                    timestamp: b"",
+                    timestamp,
                     stream: parse::Stream::Stdout,
                     message: line.bytes,
                     start: line.start,
@@ -891,7 +973,9 @@ fn render(
         pod: &f.pod,
         namespace_labels: &f.namespace_labels,
     });
-    let mut ctx = FileContext::new(fp, &of.tailed.path, of.pod.as_ref(), api, node);
+    let source = kubernetes::path::source_identity(&of.tailed.path, &of.tailed.real_path);
+    let mut ctx =
+        FileContext::new(fp, &of.tailed.path, of.pod.as_ref(), api, node).identify(&source);
     ctx.partial = wanted && found.is_none();
     if let (Some(f), Some(p)) = (found, &of.pod) {
         ctx.skip = f.pod.excludes(&p.container_name);

@@ -3,6 +3,9 @@
 //! Everything that is the same for every line of a file (path, pod, container, node, cluster,
 //! agent) is rendered once per file into a JSON fragment and copied into each document. The
 //! message is escaped into the body directly; no per-line `String` or `serde_json::Value`.
+//! The document `_id` hashes a per-file seed (the file's source identity and fingerprint, mixed
+//! once per file) with the event's offset. The clock is never read here: an event's timestamp,
+//! and so its index, comes from the reader (see `pipeline::reader::clock`).
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -19,10 +22,12 @@ use super::escape::{escape_into, escape_str_into};
 /// One event as the encoder needs it, borrowed from the reader's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
+    /// A valid RFC 3339 timestamp (the parsers check it; a malformed line gets one from the
+    /// reader): it is the document's `@timestamp` and picks its index.
     pub timestamp: &'a [u8],
     pub stream: Stream,
     pub message: &'a [u8],
-    /// Offset of the event's first byte in its file: with the file's fingerprint, the `_id`.
+    /// Offset of the event's first byte in its file: with the file's id seed, the `_id`.
     pub start: u64,
     pub truncated: bool,
     /// The line was not a valid CRI/docker record; `message` is the raw line.
@@ -33,6 +38,9 @@ pub struct Event<'a> {
 #[derive(Debug, Clone)]
 pub struct FileContext {
     pub fingerprint: Fingerprint,
+    /// What the `_id` of every event of this file is derived from, with its offset: see
+    /// [`id_seed`]. Set by [`FileContext::identify`].
+    pub id_seed: u64,
     /// Closes the `log` object and the document: `,"file":{…}},"kubernetes":{…},…}`.
     tail: Vec<u8>,
     /// `sluice.io/exclude*`: events are counted and dropped (the file is still read, so its
@@ -140,11 +148,20 @@ impl FileContext {
         t.shrink_to_fit();
         FileContext {
             fingerprint,
+            id_seed: id_seed(None, fingerprint),
             tail: t,
             skip: false,
             json: None,
             partial: false,
         }
+    }
+}
+
+impl FileContext {
+    /// Mixes the file's source identity into the seed of its documents' ids (see [`id_seed`]).
+    pub fn identify(mut self, source: &[u8]) -> FileContext {
+        self.id_seed = id_seed(Some(source), self.fingerprint);
+        self
     }
 }
 
@@ -200,11 +217,23 @@ pub struct Item {
     pub end: u32,
 }
 
-/// The deterministic document id: a 128-bit hash of the file fingerprint and the event's start
+/// The per-file part of every document id: the file's fingerprint (its first line), mixed with
+/// the identity of its source (`kubernetes::path::source_identity`: the container instance, or
+/// the path a plain file was found at) so two files that start with the same line never share
+/// ids. Without a source it is the fingerprint itself: the ids of earlier versions, which mixed
+/// in no source. Computed once per file.
+pub fn id_seed(source: Option<&[u8]>, fp: Fingerprint) -> u64 {
+    match source {
+        Some(s) => xxhash_rust::xxh3::xxh3_64_with_seed(s, fp.0),
+        None => fp.0,
+    }
+}
+
+/// The deterministic document id: a 128-bit hash of the file's id seed and the event's start
 /// offset, base64url (22 characters). A re-send of the same event always has the same id.
-pub fn document_id(fp: Fingerprint, start: u64) -> [u8; 22] {
+pub fn document_id(seed: u64, start: u64) -> [u8; 22] {
     let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&fp.0.to_le_bytes());
+    key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..].copy_from_slice(&start.to_le_bytes());
     let h = xxhash_rust::xxh3::xxh3_128(&key).to_le_bytes();
     base64url_16(&h)
@@ -240,7 +269,6 @@ pub struct Encoder {
     json_field_names: Vec<String>,
     cached_day: [u8; 10],
     cached_index: String,
-    now_scratch: Vec<u8>,
     typed_scratch: Vec<u8>,
     mistyped_scratch: Vec<u8>,
 }
@@ -254,7 +282,6 @@ impl Encoder {
             json_field_names: Vec::new(),
             cached_day: [0; 10],
             cached_index: String::new(),
-            now_scratch: Vec::new(),
             typed_scratch: Vec::new(),
             mistyped_scratch: Vec::new(),
         }
@@ -270,19 +297,17 @@ impl Encoder {
     /// Appends one `create` action and its document to `body`; returns where they sit.
     pub fn encode(&mut self, body: &mut Vec<u8>, ctx: &FileContext, ev: &Event<'_>) -> Item {
         let start = body.len();
-        // Taken out of `self` for the duration of the call so it can be borrowed beside it.
-        let mut now = std::mem::take(&mut self.now_scratch);
-        let mut timestamp = ev.timestamp;
-        if ev.malformed || !parse::timestamp::is_rfc3339(timestamp) {
-            now.clear();
-            format_rfc3339(SystemTime::now(), &mut now);
-            timestamp = &now;
-        }
+        let timestamp = ev.timestamp;
+        debug_assert!(
+            parse::timestamp::is_rfc3339(timestamp),
+            "events carry a valid timestamp: {:?}",
+            String::from_utf8_lossy(timestamp)
+        );
         body.extend_from_slice(b"{\"create\":{\"_index\":\"");
         let index = self.index_for(timestamp);
         body.extend_from_slice(index.as_bytes());
         body.extend_from_slice(b"\",\"_id\":\"");
-        body.extend_from_slice(&document_id(ctx.fingerprint, ev.start));
+        body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
         body.extend_from_slice(b"\"}}\n");
         let doc = body.len();
 
@@ -393,7 +418,6 @@ impl Encoder {
             }
         }
         body.extend_from_slice(&ctx.tail);
-        self.now_scratch = now;
 
         // Bodies are capped far below 4 GiB by configuration (elasticsearch.batch.max_bytes ≤ 100 MiB
         // plus one event of at most 64 MiB).
@@ -416,7 +440,9 @@ impl Encoder {
         if utc && self.cached_day == timestamp[..10] && !self.cached_index.is_empty() {
             return &self.cached_index;
         }
-        let date = parse::timestamp::utc_date(timestamp).unwrap_or_else(today_utc);
+        // Never the clock: a replay must pick the same index. Events carry valid timestamps
+        // (`Event::timestamp`); an invalid one would be a bug, and still lands deterministically.
+        let date = parse::timestamp::utc_date(timestamp).unwrap_or((1970, 1, 1));
         self.cached_index = self.index.render(date);
         if utc {
             self.cached_day.copy_from_slice(&timestamp[..10]);
@@ -495,14 +521,6 @@ fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
         }
     }
     &buf[i..]
-}
-
-fn today_utc() -> (i32, u32, u32) {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    civil_from_days((secs / 86_400) as i64)
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
@@ -692,22 +710,36 @@ mod tests {
 
     #[test]
     fn ids_are_deterministic_and_distinct() {
-        assert_eq!(
-            document_id(Fingerprint(1), 10),
-            document_id(Fingerprint(1), 10)
-        );
-        assert_ne!(
-            document_id(Fingerprint(1), 10),
-            document_id(Fingerprint(1), 11)
-        );
-        assert_ne!(
-            document_id(Fingerprint(1), 10),
-            document_id(Fingerprint(2), 10)
-        );
+        assert_eq!(document_id(1, 10), document_id(1, 10));
+        assert_ne!(document_id(1, 10), document_id(1, 11));
+        assert_ne!(document_id(1, 10), document_id(2, 10));
         assert!(
-            document_id(Fingerprint(9), 9)
+            document_id(9, 9)
                 .iter()
                 .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        );
+    }
+
+    #[test]
+    fn the_source_separates_files_that_start_with_the_same_line() {
+        let fp = Fingerprint(7);
+        let a = id_seed(Some(b"pods\0shop\0uid-1\0app\00"), fp);
+        let b = id_seed(Some(b"pods\0shop\0uid-2\0app\00"), fp);
+        assert_ne!(a, b);
+        assert_eq!(a, id_seed(Some(b"pods\0shop\0uid-1\0app\00"), fp));
+        assert_ne!(
+            a,
+            id_seed(Some(b"pods\0shop\0uid-1\0app\00"), Fingerprint(8))
+        );
+        assert_eq!(
+            id_seed(None, fp),
+            fp.0,
+            "no source: the ids of earlier versions"
+        );
+        let c = ctx().identify(b"pods\0shop\0uid-1\0app\00");
+        assert_eq!(
+            c.id_seed,
+            id_seed(Some(b"pods\0shop\0uid-1\0app\00"), c.fingerprint)
         );
     }
 
