@@ -344,10 +344,23 @@ pub fn ts(ms: u64) -> String {
 }
 
 /// A local port that was free a moment ago (bound, then released: the agent binds it a moment
-/// later, a race only with other binders).
+/// later). Chosen below the kernel's ephemeral range (32768-60999 by default): a port from
+/// `bind(0)` comes from that range, where every outgoing connection (to Elasticsearch, between
+/// tests running in parallel) also takes its local port, and one of them could take it before
+/// the agent binds it ("Address already in use" seen in tests/replay.rs).
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Per test process a different start (tests of one binary share the counter; binaries
+    // running at the same time start apart by their pid).
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 1_000) as u16 * 12;
+    for _ in 0..12_000 {
+        let port = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-31999 on 127.0.0.1")
 }
 
 /// Turns on `/metrics` in a config written by [`Node::config`] (which has `telemetry.listen:
