@@ -268,9 +268,15 @@ fn group_line(
             return;
         }
         // `continues` has already reset `state` for the group this line begins.
+        group.active = false;
         emit(&group.event(stream));
     } else {
         rules.start(state, line.message);
+    }
+    if !rules.holds(state) {
+        // Nothing can continue it (`auto` and an ordinary line): no copy, no wait.
+        emit(&line.event(stream, max));
+        return;
     }
     group.begin(line.timestamp, line.start);
     group.add(&line, max);
@@ -472,6 +478,7 @@ mod tests {
         Rules::new(&multiline::Config {
             parsers: parsers.to_vec(),
             start_pattern: None,
+            max_lines: 1000,
         })
         .unwrap()
     }

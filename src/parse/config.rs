@@ -162,7 +162,9 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
         ));
     }
     let multiline = match parse.multiline {
-        None => None,
+        // Not configured: traces are recognised by their shape.
+        None => Some((multiline::Config::auto(), default_multiline_timeout().0)),
+        Some(m) if m.rules.is_off() => None,
         Some(m) => {
             multiline::Rules::new(&m.rules)
                 .map_err(|e| invalid("parse.multiline", e.to_string()))?;

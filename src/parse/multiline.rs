@@ -1,38 +1,40 @@
-//! Multiline grouping rules: which complete lines belong to the event in progress (a Java
-//! stack trace, a Python traceback, a Go panic dump, or whatever a `start_pattern` says).
+//! Multiline grouping rules: which complete lines belong to the event in progress (a stack
+//! trace of one of the presets, or whatever a `start_pattern` says).
 //!
 //! This is a pure decision per line, with a small [`GroupState`] carried between lines; it
-//! holds no text and knows nothing of timeouts, offsets or buffers (that is `assemble`).
+//! holds no text and knows nothing of timeouts, offsets or buffers (that is `assemble`). The
+//! line shapes of each language are in [`presets`].
 //!
-//! # Built-in rules
-//! Each trace *begins* a new event at its first line and takes the following lines:
-//! - **java**: the exception line (`java.lang.IllegalStateException: boom`) begins an event
-//!   like any line; indented `at …(…)` frames, indented `... N more` /
-//!   `... N common frames omitted`, `Caused by: …` and indented `Suppressed: …` lines continue
-//!   whatever event is in progress. To keep the logger's own line (`ERROR … failed`) with the
-//!   trace below it, set a `start_pattern` matching the logger's line prefix.
-//! - **python**: `Traceback (most recent call last):` begins an event; indented lines continue
-//!   it; the first non-indented `Name` / `Name: message` line after at least one indented line
-//!   is the last line of the traceback and belongs to it. Chained tracebacks (an empty line,
-//!   `During handling of the above exception, another exception occurred:` or `The above
-//!   exception was the direct cause of the following exception:`, an empty line, `Traceback …`)
-//!   stay in the same event; so does an empty line right after a traceback.
-//! - **go**: `panic: …`, `fatal error: …` or `goroutine N […]:` begins an event; empty lines,
-//!   `goroutine N […]:`, function lines (`pkg.(*T).f(0xc000010000, …)`: no space before the
-//!   first `(`, ending in `)`), tab-indented lines (`\t/src/main.go:12 +0x1d`, nested
-//!   `\tpanic: …`), `created by …`, `[signal …]`, `runtime: …`, `panic: …`, `fatal error: …`
-//!   and `...additional frames elided...` continue it. The dump ends after an `exit status N`
-//!   line (which belongs to it, as `go run` prints it) or at the first line of any other shape,
-//!   which is taken to be a new log record and begins the next event.
+//! # Presets (`parsers: [java, python, go, ruby, node, dotnet, php]`)
+//! A named preset is lenient: its continuation lines (indented `at …` frames, `Caused by: …`,
+//! `\tfrom x.rb:1:in …`, `#0 …`, …) continue *whatever* event is in progress, so the logger's
+//! own line above a trace may carry it. Python and Go are stateful: `Traceback (most recent
+//! call last):` takes indented lines up to its final exception line (chained tracebacks with
+//! `During handling of the above exception …` / `The above exception was the direct cause …`
+//! stay in the event); `panic: `, `fatal error: ` or `goroutine N […]:` takes a Go dump (frames
+//! indented with tabs or spaces, `created by`, `[signal …]`, empty lines) up to and including
+//! `exit status N`, or up to the first line of another shape.
+//!
+//! # `auto` (the default)
+//! Strict: a line begins a trace only if it has the shape of a trace's first line in some
+//! language (`java.lang.X: …`, `TypeError: …`, `System.X: …`, `x.rb:3:in '…': …`,
+//! `PHP Fatal error: …`, `Traceback …`, `panic: …`), and only continuation lines *of that
+//! language* join it. Any other line is its own event and never waits: the assembler emits it
+//! at once (see [`Rules::may_start`]), so ordinary logs, indented YAML or SQL dumps and the
+//! like are never joined.
 //!
 //! # `start_pattern`
-//! A line that the built-ins do not claim continues the event in progress unless it matches
-//! `start_pattern`. Without a pattern, such a line begins a new event. Built-ins are checked
-//! first so that, e.g., with `start_pattern: '^\S'` a Python traceback's final `KeyError: 'x'`
-//! line still closes its traceback. A trailing `\r` is ignored by the built-ins (not by the
-//! pattern).
+//! A line that the presets do not claim continues the event in progress unless it matches
+//! `start_pattern`. Presets are checked first so that, e.g., with `start_pattern: '^\S'` a
+//! Python traceback's final `KeyError: 'x'` line still closes its traceback. A trailing `\r`
+//! is ignored by the presets (not by the pattern).
+//!
+//! # Bounds
+//! A group holds at most `max_lines` lines (default 1000); the next line begins a new event.
+//! The byte limit and the idle timeout are the assembler's.
 
-use memchr::memchr;
+mod presets;
+
 use regex::bytes::Regex;
 
 /// The `multiline` configuration (the timeout is the caller's).
@@ -45,16 +47,87 @@ pub struct Config {
     /// A regex: a line matching it begins a new event; other lines continue the previous one.
     #[serde(default)]
     pub start_pattern: Option<String>,
+    /// Most lines in one group.
+    #[serde(default = "default_max_lines")]
+    pub max_lines: u32,
+}
+
+fn default_max_lines() -> u32 {
+    1000
+}
+
+impl Config {
+    /// `parsers: [auto]`, the default when `parse.multiline` is not configured.
+    pub fn auto() -> Config {
+        Config {
+            parsers: vec![Builtin::Auto],
+            start_pattern: None,
+            max_lines: default_max_lines(),
+        }
+    }
+
+    /// `parsers: [none]` without a pattern: no grouping at all.
+    pub fn is_off(&self) -> bool {
+        self.parsers == [Builtin::None] && self.start_pattern.is_none()
+    }
 }
 
 /// A built-in trace recogniser (see the module doc for what each one groups).
 #[derive(serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Builtin {
+    /// Every preset, strictly: a trace is grouped only by its shape.
+    Auto,
+    /// No grouping.
+    None,
     Go,
     Java,
     Python,
+    Ruby,
+    Node,
+    Dotnet,
+    Php,
 }
+
+impl Builtin {
+    /// The value as written in configuration and annotations.
+    pub fn parse(s: &str) -> Option<Builtin> {
+        Some(match s {
+            "auto" => Builtin::Auto,
+            "none" => Builtin::None,
+            "go" => Builtin::Go,
+            "java" => Builtin::Java,
+            "python" => Builtin::Python,
+            "ruby" => Builtin::Ruby,
+            "node" => Builtin::Node,
+            "dotnet" => Builtin::Dotnet,
+            "php" => Builtin::Php,
+            _ => return None,
+        })
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Builtin::Auto | Builtin::None => 0,
+            Builtin::Java => JAVA,
+            Builtin::Python => PYTHON,
+            Builtin::Go => GO,
+            Builtin::Ruby => RUBY,
+            Builtin::Node => NODE,
+            Builtin::Dotnet => DOTNET,
+            Builtin::Php => PHP,
+        }
+    }
+}
+
+const JAVA: u8 = 1;
+const PYTHON: u8 = 2;
+const GO: u8 = 4;
+const RUBY: u8 = 8;
+const NODE: u8 = 16;
+const DOTNET: u8 = 32;
+const PHP: u8 = 64;
+const ALL: u8 = 127;
 
 /// Why a multiline configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -65,31 +138,45 @@ pub enum MultilineError {
         #[source]
         source: regex::Error,
     },
-    #[error("neither `parsers` (go, java, python) nor `start_pattern` is set")]
+    #[error(
+        "neither `parsers` (auto, none, java, python, go, ruby, node, dotnet, php) nor `start_pattern` is set"
+    )]
     Empty,
+    #[error("`{0}` cannot be combined with other parsers or a start_pattern")]
+    Exclusive(&'static str),
+    #[error("max_lines must be at least 1")]
+    MaxLines,
 }
 
 /// Compiled rules, shared by every file's assembler.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    go: bool,
-    java: bool,
-    python: bool,
+    /// Enabled presets (bits).
+    langs: u8,
+    /// Strict shape detection (`auto`).
+    auto: bool,
+    max_lines: u32,
     start: Option<Regex>,
 }
 
-/// What the built-ins know about the group in progress. `Default` is "nothing special".
+/// What the rules know about the group in progress. `Default` is "nothing special".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupState {
     trace: Trace,
+    lines: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Trace {
     #[default]
     None,
+    /// A line that may be the first of a trace of these languages (bits).
+    Maybe(u8),
+    Java,
     /// Inside a Python traceback; whether an indented frame line has been seen yet.
-    PyFrames { frame_seen: bool },
+    PyFrames {
+        frame_seen: bool,
+    },
     /// After a traceback's final exception line: a chained traceback may follow.
     PyEnded,
     /// After "During handling …" / "The above exception …": the next traceback joins.
@@ -98,6 +185,12 @@ enum Trace {
     Go,
     /// After `exit status N`: the dump is over.
     GoEnded,
+    Ruby,
+    Node,
+    /// After a Node frame ending in ` {`: the error's properties, up to `}`.
+    NodeProps,
+    Dotnet,
+    Php,
 }
 
 const PY_TRACEBACK: &[u8] = b"Traceback (most recent call last):";
@@ -114,62 +207,129 @@ impl Rules {
             })?),
             None => None,
         };
-        if cfg.parsers.is_empty() && start.is_none() {
+        let only = cfg.parsers.len() == 1 && start.is_none();
+        for (b, name) in [(Builtin::Auto, "auto"), (Builtin::None, "none")] {
+            if cfg.parsers.contains(&b) && !only {
+                return Err(MultilineError::Exclusive(name));
+            }
+        }
+        if (cfg.parsers.is_empty() || cfg.parsers == [Builtin::None]) && start.is_none() {
             return Err(MultilineError::Empty);
         }
+        if cfg.max_lines == 0 {
+            return Err(MultilineError::MaxLines);
+        }
+        let auto = cfg.parsers == [Builtin::Auto];
         Ok(Rules {
-            go: cfg.parsers.contains(&Builtin::Go),
-            java: cfg.parsers.contains(&Builtin::Java),
-            python: cfg.parsers.contains(&Builtin::Python),
+            langs: if auto {
+                ALL
+            } else {
+                cfg.parsers.iter().fold(0, |m, b| m | b.bit())
+            },
+            auto,
+            max_lines: cfg.max_lines,
             start,
         })
+    }
+
+    /// Whether a group that begins with `line` might be continued by a later line. When not,
+    /// the caller emits `line` at once instead of holding it for the next one: with `auto`
+    /// this refuses an ordinary line in a few byte comparisons.
+    #[inline]
+    pub fn may_start(&self, line: &[u8]) -> bool {
+        !self.auto || self.classify_start(strip_cr(line)) != Trace::None
+    }
+
+    /// [`Rules::may_start`] for the line that `state` was last reset for (by
+    /// [`Rules::start`] or a `false` from [`Rules::continues`]), without looking at it again.
+    #[inline]
+    pub fn holds(&self, state: &GroupState) -> bool {
+        !self.auto || state.trace != Trace::None
     }
 
     /// Resets `state` for a group that begins with `line`.
     pub fn start(&self, state: &mut GroupState, line: &[u8]) {
         state.trace = self.classify_start(strip_cr(line));
+        state.lines = 1;
     }
 
     /// Whether `line` belongs to the group in progress (described by `state`). Either way
     /// `state` afterwards describes the group `line` is in: when this returns `false`, it has
     /// been reset as by [`Rules::start`] for the group `line` begins.
     pub fn continues(&self, state: &mut GroupState, line: &[u8]) -> bool {
-        let l = strip_cr(line);
-        if let Some(next) = self.builtin_continuation(state.trace, l) {
-            state.trace = next;
-            return true;
-        }
-        if let Some(re) = &self.start
-            && !re.is_match(line)
-        {
-            // Continued by the pattern; a trace beginning here still arms its built-in.
-            let t = self.classify_start(l);
-            if t != Trace::None {
-                state.trace = t;
+        if state.lines < self.max_lines {
+            let l = strip_cr(line);
+            if let Some(next) = self.continuation(state.trace, l) {
+                state.trace = next;
+                state.lines += 1;
+                return true;
             }
-            return true;
+            if let Some(re) = &self.start
+                && !re.is_match(line)
+            {
+                // Continued by the pattern; a trace beginning here still arms its preset.
+                let t = self.classify_start(l);
+                if t != Trace::None {
+                    state.trace = t;
+                }
+                state.lines += 1;
+                return true;
+            }
         }
         self.start(state, line);
         false
     }
 
     fn classify_start(&self, l: &[u8]) -> Trace {
-        if self.python && l == PY_TRACEBACK {
+        // Letters, paths and `<internal:`: every preset's first line begins with one of these.
+        if !matches!(
+            l.first(),
+            Some(b'a'..=b'z' | b'A'..=b'Z' | b'/' | b'.' | b'<')
+        ) {
+            return Trace::None;
+        }
+        let on = |bit| self.langs & bit != 0;
+        if on(PYTHON) && l == PY_TRACEBACK {
             return Trace::PyFrames { frame_seen: false };
         }
-        if self.go
+        if on(GO)
             && (l.starts_with(b"panic: ")
                 || l.starts_with(b"fatal error: ")
                 || is_goroutine_header(l))
         {
             return Trace::Go;
         }
-        Trace::None
+        if !self.auto {
+            // The lenient presets need no first line.
+            return Trace::None;
+        }
+        let mut mask = 0;
+        if presets::java_start(l) {
+            mask |= JAVA;
+        }
+        if presets::node_start(l) {
+            mask |= NODE;
+        }
+        if presets::dotnet_start(l) {
+            mask |= DOTNET;
+        }
+        if presets::ruby_frame(l) {
+            mask |= RUBY;
+        }
+        if presets::php_start(l) {
+            mask |= PHP;
+        }
+        if mask == 0 {
+            Trace::None
+        } else {
+            Trace::Maybe(mask)
+        }
     }
 
-    fn builtin_continuation(&self, trace: Trace, l: &[u8]) -> Option<Trace> {
+    /// The state after `l` if it continues a group in state `trace`.
+    fn continuation(&self, trace: Trace, l: &[u8]) -> Option<Trace> {
         match trace {
-            Trace::PyFrames { frame_seen } if self.python => {
+            Trace::PyFrames { frame_seen } => {
                 if l.first().is_some_and(|&b| b == b' ' || b == b'\t') {
                     return Some(Trace::PyFrames { frame_seen: true });
                 }
@@ -177,7 +337,7 @@ impl Rules {
                     return Some(Trace::PyEnded);
                 }
             }
-            Trace::PyEnded | Trace::PyChained if self.python => {
+            Trace::PyEnded | Trace::PyChained => {
                 if l.is_empty() {
                     return Some(trace);
                 }
@@ -188,7 +348,7 @@ impl Rules {
                     return Some(Trace::PyFrames { frame_seen: false });
                 }
             }
-            Trace::Go if self.go => {
+            Trace::Go => {
                 if l.starts_with(b"exit status ") {
                     return Some(Trace::GoEnded);
                 }
@@ -196,13 +356,70 @@ impl Rules {
                     return Some(Trace::Go);
                 }
             }
-            _ => {}
+            Trace::NodeProps => {
+                if l == b"}" {
+                    return Some(Trace::Node);
+                }
+                if l.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+                    return Some(Trace::NodeProps);
+                }
+            }
+            Trace::Maybe(mask) => {
+                if let Some(t) = lang_continuation(mask, l) {
+                    return Some(t);
+                }
+            }
+            Trace::Java => return lang_continuation(JAVA, l).or_else(|| self.lenient(trace, l)),
+            Trace::Ruby if presets::ruby_frame(l) => return Some(Trace::Ruby),
+            Trace::Ruby => return lang_continuation(RUBY, l).or_else(|| self.lenient(trace, l)),
+            Trace::Node => return lang_continuation(NODE, l).or_else(|| self.lenient(trace, l)),
+            Trace::Dotnet => {
+                return lang_continuation(DOTNET, l).or_else(|| self.lenient(trace, l));
+            }
+            // PHP prints an empty line before each `Next …` exception of a chain.
+            Trace::Php if l.is_empty() => return Some(Trace::Php),
+            Trace::Php => return lang_continuation(PHP, l).or_else(|| self.lenient(trace, l)),
+            Trace::None | Trace::GoEnded => {}
         }
-        if self.java && is_java_continuation(l) {
-            return Some(trace);
-        }
-        None
+        self.lenient(trace, l)
     }
+
+    /// Named presets only: their continuation lines continue any event.
+    fn lenient(&self, trace: Trace, l: &[u8]) -> Option<Trace> {
+        if self.auto {
+            return None;
+        }
+        let t = lang_continuation(self.langs & !(PYTHON | GO), l)?;
+        // Keep a Python or Go state (their own lines come next); otherwise take the language.
+        Some(match trace {
+            Trace::PyFrames { .. } | Trace::PyEnded | Trace::PyChained | Trace::Go => trace,
+            _ => t,
+        })
+    }
+}
+
+/// The first of the languages in `mask` that `l` continues, as the state it leaves.
+fn lang_continuation(mask: u8, l: &[u8]) -> Option<Trace> {
+    if mask & JAVA != 0 && presets::java_cont(l) {
+        return Some(Trace::Java);
+    }
+    if mask & NODE != 0 && presets::node_cont(l) {
+        return Some(if l.ends_with(b" {") {
+            Trace::NodeProps
+        } else {
+            Trace::Node
+        });
+    }
+    if mask & DOTNET != 0 && presets::dotnet_cont(l) {
+        return Some(Trace::Dotnet);
+    }
+    if mask & RUBY != 0 && presets::ruby_cont(l) {
+        return Some(Trace::Ruby);
+    }
+    if mask & PHP != 0 && presets::php_cont(l) {
+        return Some(Trace::Php);
+    }
+    None
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -224,26 +441,6 @@ fn is_python_exception_line(l: &[u8]) -> bool {
     matches!(&rest[n..], [] | [b':'] | [b':', b' ', ..])
 }
 
-fn trim_indent(l: &[u8]) -> &[u8] {
-    let n = l.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-    &l[n..]
-}
-
-fn is_java_continuation(l: &[u8]) -> bool {
-    let t = trim_indent(l);
-    let indented = t.len() < l.len();
-    if t.starts_with(b"Caused by:") {
-        return true;
-    }
-    if !indented {
-        return false;
-    }
-    (t.starts_with(b"at ") && memchr(b'(', t).is_some())
-        || (t.starts_with(b"... ")
-            && (t.ends_with(b" more") || t.ends_with(b" common frames omitted")))
-        || t.starts_with(b"Suppressed:")
-}
-
 /// `goroutine 1 [running]:`, `goroutine 7 gp=0xc000007c00 m=nil [select]:`.
 fn is_goroutine_header(l: &[u8]) -> bool {
     l.strip_prefix(b"goroutine ")
@@ -252,7 +449,11 @@ fn is_goroutine_header(l: &[u8]) -> bool {
 }
 
 fn is_go_dump_line(l: &[u8]) -> bool {
-    if l.is_empty() || l[0] == b'\t' || is_goroutine_header(l) {
+    // Frames, locations and nested panics, however a logger indented them.
+    if l.is_empty() || l[0] == b'\t' || l[0] == b' ' {
+        return true;
+    }
+    if is_goroutine_header(l) {
         return true;
     }
     const PREFIXES: [&[u8]; 6] = [
@@ -267,7 +468,7 @@ fn is_go_dump_line(l: &[u8]) -> bool {
         return true;
     }
     // A function line: `main.main()`, `net/http.(*conn).serve(0xc000132000, {0x7a33b8, …})`.
-    match (memchr(b'(', l), memchr(b' ', l)) {
+    match (memchr::memchr(b'(', l), memchr::memchr(b' ', l)) {
         (Some(paren), space) => paren > 0 && space.is_none_or(|s| s > paren) && l.ends_with(b")"),
         (None, _) => false,
     }
@@ -281,6 +482,7 @@ mod tests {
         Rules::new(&Config {
             parsers: parsers.to_vec(),
             start_pattern: start_pattern.map(str::to_string),
+            max_lines: 1000,
         })
         .unwrap()
     }
@@ -313,8 +515,8 @@ mod tests {
         assert!(c.parsers.is_empty());
         let e = serde_json::from_str::<Config>(r#"{"parsers":["go"],"timeout":"1s"}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `timeout`"), "{e}");
-        let e = serde_json::from_str::<Config>(r#"{"parsers":["ruby"]}"#).unwrap_err();
-        assert!(e.to_string().contains("unknown variant `ruby`"), "{e}");
+        let e = serde_json::from_str::<Config>(r#"{"parsers":["cobol"]}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `cobol`"), "{e}");
     }
 
     #[test]
@@ -322,6 +524,7 @@ mod tests {
         let e = Rules::new(&Config {
             parsers: vec![],
             start_pattern: Some("^(unclosed".into()),
+            max_lines: 1000,
         })
         .unwrap_err();
         assert!(matches!(e, MultilineError::BadPattern { .. }));
@@ -333,6 +536,7 @@ mod tests {
         let e = Rules::new(&Config {
             parsers: vec![],
             start_pattern: None,
+            max_lines: 1000,
         })
         .unwrap_err();
         assert!(matches!(e, MultilineError::Empty));
