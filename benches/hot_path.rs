@@ -12,6 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice::config::IndexPattern;
 use sluice::kubernetes::PodRef;
 use sluice::parse::assemble::{Assembler, AssemblerConfig};
+use sluice::parse::multiline::{self, Rules};
 use sluice::parse::{Format, Stream, cri, docker, json};
 use sluice::sink::elasticsearch::encode::{self, Encoder, Event, FileContext, NodeFields};
 use sluice::sink::elasticsearch::escape::escape_into;
@@ -140,6 +141,53 @@ fn assembling(c: &mut Criterion) {
                 });
                 off += len + 1;
             }
+            black_box(n)
+        })
+    });
+    // The same workload with multiline `auto` (the default): ordinary lines must be refused
+    // by a first-byte check and emitted without a copy; a Java trace every 1,000 lines is
+    // grouped.
+    let traced = {
+        let mut out = Vec::new();
+        for (i, l) in lines(&body).enumerate() {
+            out.extend_from_slice(l);
+            out.push(b'\n');
+            if i % 1000 == 999 {
+                for t in [
+                    "java.lang.IllegalStateException: boom",
+                    "\tat com.example.Svc.run(Svc.java:10)",
+                    "\tat com.example.Main.main(Main.java:5)",
+                ] {
+                    out.extend_from_slice(
+                        format!("2026-11-24T08:00:00.000000000Z stdout F {t}\n").as_bytes(),
+                    );
+                }
+            }
+        }
+        out
+    };
+    let traced_recs: Vec<_> = lines(&traced)
+        .map(|l| (cri::parse(l).expect("cri"), l.len() as u64))
+        .collect();
+    let auto = AssemblerConfig {
+        multiline: Some(std::sync::Arc::new(
+            Rules::new(&multiline::Config::auto()).expect("auto"),
+        )),
+        ..cfg.clone()
+    };
+    g.bench_function("multiline_auto", |b| {
+        let now = Instant::now();
+        b.iter(|| {
+            let mut a = Assembler::new(auto.clone());
+            let mut off = 0;
+            let mut n = 0usize;
+            for (rec, len) in &traced_recs {
+                a.push(rec.clone(), off, off + len + 1, now, &mut |ev| {
+                    n += ev.message.len()
+                });
+                off += len + 1;
+            }
+            a.flush_all(&mut |ev| n += ev.message.len());
             black_box(n)
         })
     });
