@@ -215,4 +215,38 @@ mod tests {
         let yaml = "parse:\n  json:\n    target: kubernetes\n";
         expect_refused(section("parse", yaml, validate), "parse.json.target");
     }
+
+    #[test]
+    fn multiline_defaults_to_auto_and_none_turns_it_off() {
+        let c = section("parse", "parse:\n  format: auto\n", validate).unwrap();
+        let (rules, timeout) = c.multiline.expect("auto by default");
+        assert_eq!(rules, multiline::Config::auto());
+        assert_eq!(timeout, Duration::from_secs(1));
+        let yaml = "parse:\n  multiline:\n    parsers: [none]\n";
+        assert!(
+            section("parse", yaml, validate)
+                .unwrap()
+                .multiline
+                .is_none()
+        );
+        let yaml = "parse:\n  multiline:\n    parsers: [ruby, php]\n    max_lines: 50\n";
+        let (rules, _) = section("parse", yaml, validate).unwrap().multiline.unwrap();
+        assert_eq!(rules.max_lines, 50);
+    }
+
+    #[test]
+    fn validate_rejects_bad_multiline() {
+        let yaml = "parse:\n  multiline:\n    parsers: [auto, java]\n";
+        expect_refused(
+            section("parse", yaml, validate),
+            "`auto` cannot be combined",
+        );
+        let yaml = "parse:\n  multiline:\n    parsers: [auto]\n    start_pattern: x\n";
+        expect_refused(
+            section("parse", yaml, validate),
+            "`auto` cannot be combined",
+        );
+        let yaml = "parse:\n  multiline:\n    parsers: [java]\n    max_lines: 0\n";
+        expect_refused(section("parse", yaml, validate), "max_lines");
+    }
 }
