@@ -9,11 +9,10 @@
 mod proxy;
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use proxy::{Fault, Proxy};
-use support::{Agent, Es, Node, es_url, serve_metrics, ts, unique};
+use support::{Agent, Es, Node, es_url, lines, serve_metrics, ts, unique};
 
 /// A config through `endpoint`, with the endpoints on and a short stall timeout.
 fn config(node: &Node, index: &str, endpoint: &str, es_extra: &str) -> std::path::PathBuf {
@@ -61,17 +60,6 @@ fn stays(agent: &Agent, path: &str, status: u16, during: Duration) {
     }
 }
 
-fn write_lines(node: &Node, pod: &str, n: u64) -> BTreeSet<String> {
-    let p = node.add_pod("shop", pod, "app", false);
-    (0..n)
-        .map(|i| {
-            let m = format!("{pod} line {i}");
-            p.line(&ts(i), "stdout", &m);
-            m
-        })
-        .collect()
-}
-
 #[test]
 fn healthz_fails_while_bulk_requests_are_black_holed_by_a_healthy_cluster_and_recovers() {
     let es = Es::new();
@@ -80,7 +68,7 @@ fn healthz_fails_while_bulk_requests_are_black_holed_by_a_healthy_cluster_and_re
     let index = unique("health-stall");
     let config = config(&node, &index, &proxy.url, "  request_timeout: 2s\n");
     proxy.set(Fault::BlackHole);
-    let expected = write_lines(&node, "stall", 200);
+    let expected = lines(&node, "stall", 200);
     let agent = Agent::start(&config);
     wait_for(&agent, "/readyz", 200, "ok", Duration::from_secs(30));
     let why = wait_for(
@@ -118,7 +106,7 @@ fn healthz_stays_ok_during_an_elasticsearch_outage() {
     let node = Node::new();
     let index = unique("health-outage");
     let config = config(&node, &index, &proxy.url, "  request_timeout: 2s\n");
-    let expected = write_lines(&node, "outage", 50);
+    let expected = lines(&node, "outage", 50);
     let agent = Agent::start(&config);
     let n = expected.len() as u64;
     assert_eq!(
@@ -151,7 +139,7 @@ fn healthz_fails_when_the_reader_thread_dies_or_hangs() {
         let node = Node::new();
         let index = unique("health-reader");
         let config = config(&node, &index, &es_url(), "");
-        write_lines(&node, "reader", 20);
+        lines(&node, "reader", 20);
         let agent = Agent::start_with_env(&config, &[("SLUICE_TEST_FAULT", fault.to_string())]);
         wait_for(&agent, "/healthz", 503, needle, Duration::from_secs(30));
         // It does not come back by itself: only a restart helps.
@@ -213,7 +201,7 @@ fn readyz_is_ready_once_the_first_scan_and_setup_attempt_are_done() {
     let index = unique("health-ready");
     // Setup waits at most twice request_timeout for its first attempt.
     let config = config(&node, &index, &proxy.url, "  request_timeout: 4s\n");
-    write_lines(&node, "ready", 5);
+    lines(&node, "ready", 5);
     proxy.set(Fault::BlackHoleAll);
     let agent = Agent::start(&config);
     let (s, body) = agent.telemetry_get("/readyz");
