@@ -21,10 +21,18 @@ pub enum ConfigError {
     MissingEnv(String),
     #[error("config: unterminated `${{` reference")]
     UnterminatedEnv,
+    /// Not `#[from]`: that would make the YAML error the source too, and `{:#}` would print
+    /// its message twice.
     #[error("config: {0}")]
-    Yaml(#[from] serde_norway::Error),
+    Yaml(serde_norway::Error),
     #[error("config: `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
+}
+
+impl From<serde_norway::Error> for ConfigError {
+    fn from(e: serde_norway::Error) -> Self {
+        ConfigError::Yaml(e)
+    }
 }
 
 /// The error for a bad value: `key` is the full dotted path (`input.max_line_bytes`).
@@ -272,6 +280,17 @@ mod tests {
     fn expand(text: &str) -> Result<String, ConfigError> {
         let env = |n: &str| (n == "SET").then(|| "v".to_string());
         expand_env(text, &env)
+    }
+
+    #[test]
+    fn a_yaml_error_is_reported_once() {
+        let yaml = serde_norway::from_str::<u32>("[1").unwrap_err();
+        let message = yaml.to_string();
+        let err = ConfigError::from(yaml);
+        // `sluice` prints errors as anyhow's `{:#}`: the message and then every source.
+        let printed = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(printed.matches(&message).count(), 1, "{printed}");
+        assert!(printed.starts_with("config: "), "{printed}");
     }
 
     #[test]
