@@ -304,6 +304,97 @@ fn exclusion_and_parser_annotations_apply_per_pod_and_container() {
     assert!(raw_doc.get("json").is_none(), "{raw_doc}");
 }
 
+/// `sluice.io/multiline` picks a file's multiline rules over the node's (`[java]` here): `none`
+/// keeps a trace's lines apart, a preset groups its own traces, a container's annotation wins
+/// over the pod's, and a value naming no preset leaves the node's rules (and is logged).
+#[test]
+fn multiline_annotations_choose_a_files_rules() {
+    let es = Es::new();
+    let k = Kube::start("sluice-kube");
+    let ns = unique("multi");
+    k.namespace(&ns, json!({}));
+    let node = Node::new();
+    let index = unique("kube-multi");
+    let agent = start(
+        &node,
+        &index,
+        &k,
+        "parse:\n  multiline:\n    parsers: [java]\n    timeout: 500ms\n",
+    );
+    let plain = k.pod(
+        &ns,
+        "plain",
+        NODE,
+        &["app"],
+        json!({"annotations": {"sluice.io/multiline": "none"}}),
+    );
+    let py = k.pod(
+        &ns,
+        "py",
+        NODE,
+        &["app"],
+        json!({"annotations": {"sluice.io/multiline": "python"}}),
+    );
+    let mixed = k.pod(
+        &ns,
+        "mixed",
+        NODE,
+        &["app", "sidecar"],
+        json!({"annotations": {"sluice.io/multiline": "cobol",
+                               "sluice.io/multiline-sidecar": " None "}}),
+    );
+    let java = [
+        "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+        "\tat com.example.App.run(App.java:12)",
+        "\tat com.example.App.main(App.java:5)",
+    ];
+    let python = [
+        "Traceback (most recent call last):",
+        "  File \"/app/main.py\", line 3, in <module>",
+        "ValueError: boom",
+    ];
+    let logs = [
+        (add_pod_log(&node, &ns, "plain", &plain, "app"), &java),
+        (add_pod_log(&node, &ns, "py", &py, "app"), &python),
+        (add_pod_log(&node, &ns, "mixed", &mixed, "app"), &java),
+        (add_pod_log(&node, &ns, "mixed", &mixed, "sidecar"), &java),
+    ];
+    for (log, lines) in &logs {
+        for (i, l) in lines.iter().enumerate() {
+            log.line(&ts(i as u64), "stdout", l);
+        }
+    }
+    // plain: 3 lines; py: 1 trace; mixed/app: the node's java rules, 1 trace; sidecar: 3 lines.
+    let (docs, _) = {
+        es.wait_count(&index, 8, WAIT);
+        settled(&es, &index, &agent)
+    };
+    let log = agent.log_text();
+    agent.stop();
+    k.delete_pods(&ns);
+    let per_pod = |pod: &str, container: &str| -> Vec<String> {
+        let mut v: Vec<String> = docs
+            .iter()
+            .filter(|d| {
+                d["kubernetes"]["pod"]["name"] == pod
+                    && d["kubernetes"]["container"]["name"] == container
+            })
+            .map(|d| d["message"].as_str().unwrap_or_default().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(per_pod("plain", "app").len(), 3, "{docs:#?}");
+    assert_eq!(per_pod("py", "app"), vec![python.join("\n")], "{docs:#?}");
+    assert_eq!(per_pod("mixed", "app"), vec![java.join("\n")], "{docs:#?}");
+    assert_eq!(per_pod("mixed", "sidecar").len(), 3, "{docs:#?}");
+    assert_eq!(docs.len(), 8);
+    assert!(
+        log.contains("ignoring the pod's multiline annotation") && log.contains("cobol"),
+        "the refused annotation is logged: {log}"
+    );
+}
+
 #[test]
 fn api_server_down_at_start_ships_path_metadata_then_enriches() {
     let es = Es::new();

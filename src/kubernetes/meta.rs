@@ -51,6 +51,11 @@ pub struct PodMeta {
     pub parser: Option<Parser>,
     /// `sluice.io/parser-<container>`.
     pub container_parsers: Vec<(String, Parser)>,
+    /// `sluice.io/multiline`, as written (trimmed): the reader resolves and validates it, since
+    /// this module knows nothing of multiline presets.
+    pub multiline: Option<String>,
+    /// `sluice.io/multiline-<container>`.
+    pub container_multiline: Vec<(String, String)>,
 }
 
 impl PodMeta {
@@ -71,11 +76,22 @@ impl PodMeta {
             .map(|(_, p)| *p)
             .or(self.parser)
     }
+
+    /// The multiline choice this pod asks for one container (the container's own annotation
+    /// first), if any; the value as written.
+    pub fn multiline_for(&self, container: &str) -> Option<&str> {
+        self.container_multiline
+            .iter()
+            .find(|(c, _)| c == container)
+            .map(|(_, v)| v.as_str())
+            .or(self.multiline.as_deref())
+    }
 }
 
 const EXCLUDE: &str = "sluice.io/exclude";
 const EXCLUDE_CONTAINERS: &str = "sluice.io/exclude-containers";
 const PARSER: &str = "sluice.io/parser";
+const MULTILINE: &str = "sluice.io/multiline";
 
 /// `app.kubernetes.io/name` → `app_kubernetes_io/name`: a key can then never be both a value
 /// and the parent object of another key in the mapping.
@@ -117,6 +133,11 @@ pub fn from_pod(pod: &Pod, allow: &[String]) -> Option<PodMeta> {
                 && let Some(p) = parse_parser(v)
             {
                 meta.container_parsers.push((c.to_string(), p));
+            } else if k == MULTILINE {
+                meta.multiline = Some(v.trim().to_string());
+            } else if let Some(c) = k.strip_prefix(MULTILINE).and_then(|r| r.strip_prefix('-')) {
+                meta.container_multiline
+                    .push((c.to_string(), v.trim().to_string()));
             }
         }
     }
@@ -263,7 +284,8 @@ mod tests {
                 "labels": {"app.kubernetes.io/name": "web"},
                 "annotations": {"team.example.com/owner": "a", "secret": "x",
                     "sluice.io/exclude-containers": "sidecar, proxy",
-                    "sluice.io/parser-app": "json", "sluice.io/parser": "text"}},
+                    "sluice.io/parser-app": "json", "sluice.io/parser": "text",
+                    "sluice.io/multiline": " java ", "sluice.io/multiline-sidecar": "none"}},
             "spec": {"containers": [{"name": "app", "image": "nginx:1"}]},
             "status": {"podIP": "10.0.0.1", "containerStatuses": [{"name": "app", "image": "nginx:1",
                 "imageID": "", "ready": true, "restartCount": 0, "containerID": "containerd://abc"}]}
@@ -283,5 +305,7 @@ mod tests {
         assert_eq!(m.parser_for("other"), Some(Parser::Text));
         assert_eq!(m.container("app").unwrap().id.as_deref(), Some("abc"));
         assert_eq!(m.ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(m.multiline_for("app"), Some("java"));
+        assert_eq!(m.multiline_for("sidecar"), Some("none"));
     }
 }

@@ -48,6 +48,9 @@ pub struct Event<'a> {
 pub struct Assembler {
     max: usize,
     rules: Option<Arc<Rules>>,
+    /// Rules asked for while a line or group was in progress: taken up by the first record
+    /// pushed when nothing is in progress any more.
+    next_rules: Option<Option<Arc<Rules>>>,
     timeout: Duration,
     /// Indexed by [`slot`].
     streams: [StreamState; 2],
@@ -101,6 +104,7 @@ impl Assembler {
         Assembler {
             max: cfg.max_event_bytes,
             rules: cfg.multiline,
+            next_rules: None,
             timeout: cfg.timeout,
             streams: Default::default(),
         }
@@ -116,6 +120,9 @@ impl Assembler {
         now: Instant,
         emit: &mut dyn FnMut(&Event<'_>),
     ) {
+        if self.next_rules.is_some() {
+            self.take_up_next_rules();
+        }
         let max = self.max;
         let stream = rec.stream;
         let s = &mut self.streams[slot(stream)];
@@ -165,6 +172,36 @@ impl Assembler {
             .iter()
             .filter_map(StreamState::pending_start)
             .min()
+    }
+
+    /// Assembles what is pushed from now on with `rules`. While a line or group is in progress
+    /// its rules must not change under it: the change then waits until nothing is in progress
+    /// (returns false).
+    pub fn set_rules(&mut self, rules: Option<Arc<Rules>>) -> bool {
+        self.next_rules = Some(rules);
+        self.take_up_next_rules();
+        self.next_rules.is_none()
+    }
+
+    #[cold]
+    fn take_up_next_rules(&mut self) {
+        if self.pending_start().is_some() {
+            return;
+        }
+        let Some(rules) = self.next_rules.take() else {
+            return;
+        };
+        let same = match (&self.rules, &rules) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.rules = rules;
+            for s in &mut self.streams {
+                s.group_state = GroupState::default();
+            }
+        }
     }
 
     /// Emits in-progress events whose last record arrived at or before `now - timeout`.
@@ -506,6 +543,49 @@ mod tests {
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/parse/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn rules_change_only_between_events() {
+        let trace = [
+            (
+                rec(
+                    Stream::Stdout,
+                    false,
+                    "Exception in thread \"main\" java.lang.IllegalStateException: x",
+                ),
+                10,
+            ),
+            (rec(Stream::Stdout, false, "\tat a.B.c(B.java:1)"), 10),
+        ];
+        // No rules: every line is its own event.
+        let mut a = assembler(1 << 20, None);
+        assert!(a.set_rules(None));
+        assert_eq!(feed(&mut a, &trace, Instant::now()).len(), 2);
+        // Java rules asked for while nothing is in progress: taken at once.
+        let java = Arc::new(rules(&[multiline::Builtin::Java]));
+        assert!(a.set_rules(Some(java.clone())));
+        let mut out = feed(&mut a, &trace, Instant::now());
+        assert!(out.is_empty(), "the trace is a group in progress: {out:?}");
+        // Asked for under the group in progress: refused for now, the group keeps java's rules.
+        assert!(!a.set_rules(None));
+        a.push(trace[1].0.clone(), 20, 30, Instant::now(), &mut |e| {
+            out.push(Ev::of(e))
+        });
+        assert!(out.is_empty(), "the continuation joins the group: {out:?}");
+        a.flush_all(&mut |e| out.push(Ev::of(e)));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].lines, 3);
+        // The next record starts under the rules asked for: no grouping any more.
+        out.clear();
+        let mut off = 100;
+        for (r, len) in &trace {
+            a.push(r.clone(), off, off + len, Instant::now(), &mut |e| {
+                out.push(Ev::of(e))
+            });
+            off += len;
+        }
+        assert_eq!(out.len(), 2, "{out:?}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
 use crate::telemetry::Metrics;
 use crate::telemetry::health::Health;
 
+mod choice;
 mod clock;
 mod rotation;
 
@@ -103,6 +104,8 @@ pub struct Reader {
     encoder: Encoder,
     node: NodeFields,
     assembler_cfg: AssemblerConfig,
+    /// The multiline rules a pod's annotation may pick, built once.
+    choices: choice::MultilineChoices,
     batch: Batch,
     next_seq: u64,
     closing: Vec<FileKey>,
@@ -181,6 +184,12 @@ impl Reader {
             Some((rules, _)) => Some(Arc::new(multiline::Rules::new(rules)?)),
             None => None,
         };
+        let max_lines = cfg
+            .parse
+            .multiline
+            .as_ref()
+            .map_or(multiline::Config::auto().max_lines, |(r, _)| r.max_lines);
+        let choices = choice::MultilineChoices::new(multiline.clone(), max_lines)?;
         let assembler_cfg = AssemblerConfig {
             max_event_bytes: cfg.parse.max_event_bytes,
             multiline,
@@ -225,6 +234,7 @@ impl Reader {
             delivery,
             metrics,
             assembler_cfg,
+            choices,
             batch: pool.take(),
             next_seq: 1,
             closing: Vec::new(),
@@ -551,6 +561,7 @@ impl Reader {
             node,
             delivery,
             kube,
+            choices,
             ..
         } = self;
         let Some(of) = files.get_mut(&key) else {
@@ -561,7 +572,7 @@ impl Reader {
             match of.tailed.refresh_fingerprint() {
                 Ok(true) => {
                     track(of, delivery);
-                    if !prepare_context(of, node, delivery, kube.as_mut(), now) {
+                    if !prepare_context(of, node, choices, delivery, kube.as_mut(), now) {
                         // Waiting for the pod's metadata; `refresh_metadata` brings it back.
                         return false;
                     }
@@ -915,6 +926,7 @@ const FIRST_LIST_WAIT: Duration = Duration::from_secs(30);
 fn prepare_context(
     of: &mut OpenFile,
     node: &NodeFields,
+    choices: &choice::MultilineChoices,
     delivery: &Mutex<Delivery>,
     kube: Option<&mut Kube>,
     now: Instant,
@@ -942,7 +954,7 @@ fn prepare_context(
         }
         k.waiting.remove(&of.key);
     }
-    of.ctx = Some(render(of, fp, found.as_ref(), node, wanted));
+    of.ctx = Some(render(of, fp, found.as_ref(), node, choices, wanted));
     track(of, delivery);
     true
 }
@@ -972,6 +984,7 @@ fn render(
     fp: crate::tail::Fingerprint,
     found: Option<&kubernetes::store::Found>,
     node: &NodeFields,
+    choices: &choice::MultilineChoices,
     wanted: bool,
 ) -> FileContext {
     let api = found.map(|f| PodFields {
@@ -989,8 +1002,35 @@ fn render(
             .parser_for(&p.container_name)
             .map(|parser| parser == kubernetes::meta::Parser::Json);
     }
+    set_multiline(of, found, choices);
     of.meta_version = found.map(|f| f.version);
     ctx
+}
+
+/// The multiline rules of one file: its pod's annotation, else the node's. An annotation
+/// naming no preset is logged and ignored (the node's rules apply). Rules never change under a
+/// line or group in progress: a change that arrives then waits for the next rendering.
+fn set_multiline(
+    of: &mut OpenFile,
+    found: Option<&kubernetes::store::Found>,
+    choices: &choice::MultilineChoices,
+) {
+    let asked = match (found, &of.pod) {
+        (Some(f), Some(p)) => f.pod.multiline_for(&p.container_name),
+        _ => None,
+    };
+    let rules = choices.resolve(asked).unwrap_or_else(|reason| {
+        tracing::warn!(
+            path = %of.tailed.path.display(),
+            annotation = "sluice.io/multiline",
+            %reason,
+            "ignoring the pod's multiline annotation; the node's rules apply"
+        );
+        choices.resolve(None).unwrap_or(None)
+    });
+    if !of.assembler.set_rules(rules) {
+        tracing::debug!(path = %of.tailed.path.display(), "multiline rules change after the event in progress");
+    }
 }
 
 impl Reader {
@@ -1021,7 +1061,7 @@ impl Reader {
                 continue;
             }
             let fp = ctx.fingerprint;
-            let ctx = render(of, fp, Some(&found), &self.node, true);
+            let ctx = render(of, fp, Some(&found), &self.node, &self.choices, true);
             of.ctx = Some(ctx);
         }
     }
