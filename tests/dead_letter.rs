@@ -228,6 +228,51 @@ fn a_dead_letter_document_too_large_alone_keeps_a_truncated_original() {
     }
 }
 
+// The checkpoint passes a batch only once its dead letters are written: killed while the
+// dead-letter index is unavailable, the agent writes them after its restart.
+#[test]
+fn a_batch_waits_for_its_dead_letters_even_across_a_crash() {
+    let es = Es::new();
+    let proxy = Proxy::start(&es.url);
+    let node = Node::new();
+    let index = unique("dl-crash");
+    let config = config(&node, &index, &proxy);
+    let expected = write_conflicts(&node, 100, 0);
+    let total = expected.len() as u64;
+    proxy.set(Fault::UnavailableIndex {
+        index_suffix: DLQ.into(),
+    });
+    let agent = Agent::start(&config);
+    // One shape wins: its lines arrive, their batches wait for the dead-letter index.
+    let target = format!("{index}-2026.11.24");
+    let in_target = es.wait_count(&target, total / 2, WAIT);
+    assert_eq!(in_target, total / 2, "{}", agent.log_text());
+    // Several checkpoint intervals (1 s) pass while the dead letters are refused.
+    std::thread::sleep(Duration::from_secs(3));
+    let m = agent.metrics();
+    assert!(
+        counter(&m, "sluice_events_delivered_total") < total as f64,
+        "batches acknowledged before their dead letters were written: {}",
+        bulk(&m)
+    );
+    assert!(counter(&m, "sluice_bulk_requests_total{outcome=\"retry\"}") > 0.0);
+    assert_eq!(es.count(&format!("{index}-*{DLQ}")), 0);
+    assert!(proxy.stats().faulted_requests > 0);
+    agent.kill();
+
+    proxy.set(Fault::Pass);
+    let agent = Agent::start(&config);
+    let got = es.wait_count(&format!("{index}-*"), total, WAIT);
+    assert_eq!(got, total, "after the restart; log:\n{}", agent.log_text());
+    let log = agent.log_text();
+    agent.stop();
+    let (docs, dead) = each_id_once(&es, &index, total, &log);
+    assert_eq!(dead as u64, total / 2, "one shape's lines, dead-lettered");
+    let seen = messages(&docs);
+    assert!(seen.values().all(|&c| c == 1), "duplicates");
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
+}
+
 #[test]
 fn a_400_from_the_dead_letter_index_is_counted_as_lost() {
     let es = Es::new();

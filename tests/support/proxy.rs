@@ -6,7 +6,8 @@
 //! Per-item 429s are honest: the proxy answers those items itself and does NOT forward them. It
 //! forwards a body holding only the other items, then merges the real per-item results back in
 //! the original order. So a 429 item is never written, and a created item really is created.
-//! `Reject429Index` and `TooLargeIndex` hit only items for some indices (the dead-letter index).
+//! `Reject429Index`, `TooLargeIndex` and `UnavailableIndex` hit only requests or items for some
+//! indices (the dead-letter index).
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -49,6 +50,11 @@ pub enum Fault {
     TooLargeIndex {
         index_suffix: String,
         limit: usize,
+    },
+    /// `503` without forwarding for every request holding an item for an index whose name ends
+    /// with `index_suffix`, until changed; other requests pass.
+    UnavailableIndex {
+        index_suffix: String,
     },
     /// `_bulk` requests are held without an answer and never forwarded (nothing written), until
     /// changed; health probes and setup pass: a cluster that looks healthy but takes nothing.
@@ -248,6 +254,13 @@ async fn handle(
                 };
                 (if hit { f.clone() } else { Fault::Pass }, f)
             }
+            Fault::UnavailableIndex { index_suffix } => {
+                let hit = item_indices(&raw)
+                    .iter()
+                    .any(|i| i.ends_with(index_suffix.as_str()));
+                let f = Fault::UnavailableIndex { index_suffix };
+                (if hit { f.clone() } else { Fault::Pass }, f)
+            }
             Fault::Reject429Index {
                 index_suffix,
                 requests,
@@ -348,7 +361,7 @@ async fn handle(
     let resp = match fault {
         Fault::Pass => forward(body, gzipped).await,
         Fault::TooLarge(_) | Fault::TooLargeIndex { .. } => respond(413, ""),
-        Fault::Unavailable(_) => respond(
+        Fault::Unavailable(_) | Fault::UnavailableIndex { .. } => respond(
             503,
             r#"{"error":{"type":"unavailable","reason":"test proxy"},"status":503}"#,
         ),
