@@ -1,6 +1,7 @@
 //! The sink chain, readable in one screen: take sealed batches, keep up to `max_in_flight`
 //! requests going, settle every item (retry alone what can be retried, dead-letter what
-//! Elasticsearch refuses), and only then acknowledge the batch to delivery.
+//! Elasticsearch refuses, and settle the dead letters the same way), and only then acknowledge
+//! the batch to delivery.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ pub struct Sink {
 
 /// Outcome labels of `sluice_bulk_items_total` for one kind of write, and its name in logs.
 pub struct Labels {
+    /// The `write` field of the log lines: `bulk` or `dead-letter`.
     pub what: &'static str,
     pub created: &'static str,
     pub duplicate: &'static str,
