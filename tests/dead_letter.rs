@@ -228,6 +228,19 @@ fn a_dead_letter_document_too_large_alone_keeps_a_truncated_original() {
     }
 }
 
+// A line too large for any request: refused alone with a 413, it goes to the dead-letter
+// index, where its larger dead-letter document must be truncated to fit the same limit.
+#[test]
+fn a_line_too_large_for_any_request_is_dead_lettered_truncated() {
+    let (_, docs, dead, _) = run("too-large-line", Fault::TooLarge(5 << 10), 5, 6_000);
+    assert_eq!(dead, docs.len(), "no line fits a request");
+    for d in &docs {
+        assert_eq!(d["error"]["code"], "413", "{d}");
+        assert_eq!(d["sluice"]["original_truncated"], true, "{d}");
+        assert!(d["sluice"]["original_bytes"].as_u64().unwrap() > 6_000);
+    }
+}
+
 // The checkpoint passes a batch only once its dead letters are written: killed while the
 // dead-letter index is unavailable, the agent writes them after its restart.
 #[test]
