@@ -32,7 +32,7 @@ pub struct Metrics {
     pub truncated: Counter,
     /// outcome: ok, retry, split, error (transport)
     pub bulk_requests: Family<Outcome, Counter>,
-    /// outcome: created, duplicate, retried, dead_lettered, dead_letter_failed
+    /// outcome: created, duplicate, retried, dead_lettered, dead_letter_retried, dead_letter_failed
     pub bulk_items: Family<Outcome, Counter>,
     pub bulk_duration: Histogram,
     pub batches_in_flight: Gauge,

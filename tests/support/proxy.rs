@@ -6,6 +6,8 @@
 //! Per-item 429s are honest: the proxy answers those items itself and does NOT forward them. It
 //! forwards a body holding only the other items, then merges the real per-item results back in
 //! the original order. So a 429 item is never written, and a created item really is created.
+//! `Reject429Index`, `TooLargeIndex` and `UnavailableIndex` hit only requests or items for some
+//! indices (the dead-letter index).
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -35,6 +37,25 @@ pub enum Fault {
     TooLarge(usize),
     /// Every other item answered `429` by the proxy (not forwarded), for this many requests.
     Reject429(usize),
+    /// Items for an index whose name ends with `index_suffix` (the dead-letter index, say):
+    /// every other one of them, counted across requests (so an item retried alone meets it
+    /// too), answered `429` by the proxy and not forwarded; the other items pass. For this many
+    /// requests holding such items; requests without one pass and do not count.
+    Reject429Index {
+        index_suffix: String,
+        requests: usize,
+    },
+    /// `413` for every body (uncompressed) above `limit` bytes that holds an item for an index
+    /// whose name ends with `index_suffix`, until changed; other requests pass.
+    TooLargeIndex {
+        index_suffix: String,
+        limit: usize,
+    },
+    /// `503` without forwarding for every request holding an item for an index whose name ends
+    /// with `index_suffix`, until changed; other requests pass.
+    UnavailableIndex {
+        index_suffix: String,
+    },
     /// `_bulk` requests are held without an answer and never forwarded (nothing written), until
     /// changed; health probes and setup pass: a cluster that looks healthy but takes nothing.
     BlackHole,
@@ -53,6 +74,8 @@ pub struct Stats {
 struct State {
     fault: Fault,
     stats: Stats,
+    /// Items `Reject429Index` has seen: which of them is "every other".
+    index_items_seen: usize,
 }
 
 pub struct Proxy {
@@ -67,6 +90,7 @@ impl Proxy {
         let state = Arc::new(Mutex::new(State {
             fault: Fault::Pass,
             stats: Stats::default(),
+            index_items_seen: 0,
         }));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
@@ -198,14 +222,17 @@ async fn handle(
         .get("content-encoding")
         .is_some_and(|v| v.as_bytes() == b"gzip");
 
+    let raw = if is_bulk && gzipped {
+        gunzip(&body)
+    } else {
+        body.to_vec()
+    };
+    // Which items the proxy answers 429 itself (Reject429, Reject429Index).
+    let mut reject = Vec::new();
     let fault = if is_bulk {
         let mut s = state.lock().unwrap();
         s.stats.bulk_requests += 1;
-        let raw_len = if gzipped {
-            gunzip(&body).len()
-        } else {
-            body.len()
-        };
+        let raw_len = raw.len();
         let (fault, next) = match s.fault.clone() {
             Fault::Pass => (Fault::Pass, Fault::Pass),
             f @ (Fault::BlackHole | Fault::BlackHoleAll) => (f.clone(), f),
@@ -213,6 +240,66 @@ async fn handle(
                 (Fault::TooLarge(limit), Fault::TooLarge(limit))
             }
             Fault::TooLarge(limit) => (Fault::Pass, Fault::TooLarge(limit)),
+            Fault::TooLargeIndex {
+                index_suffix,
+                limit,
+            } => {
+                let hit = raw_len > limit
+                    && item_indices(&raw)
+                        .iter()
+                        .any(|i| i.ends_with(index_suffix.as_str()));
+                let f = Fault::TooLargeIndex {
+                    index_suffix,
+                    limit,
+                };
+                (if hit { f.clone() } else { Fault::Pass }, f)
+            }
+            Fault::UnavailableIndex { index_suffix } => {
+                let hit = item_indices(&raw)
+                    .iter()
+                    .any(|i| i.ends_with(index_suffix.as_str()));
+                let f = Fault::UnavailableIndex { index_suffix };
+                (if hit { f.clone() } else { Fault::Pass }, f)
+            }
+            Fault::Reject429Index {
+                index_suffix,
+                requests,
+            } => {
+                let matching: Vec<bool> = item_indices(&raw)
+                    .iter()
+                    .map(|i| i.ends_with(index_suffix.as_str()))
+                    .collect();
+                if matching.contains(&true) {
+                    for m in matching {
+                        let hit = m && {
+                            s.index_items_seen += 1;
+                            s.index_items_seen % 2 == 1
+                        };
+                        reject.push(hit);
+                    }
+                    let next = if requests <= 1 {
+                        Fault::Pass
+                    } else {
+                        Fault::Reject429Index {
+                            index_suffix: index_suffix.clone(),
+                            requests: requests - 1,
+                        }
+                    };
+                    (
+                        Fault::Reject429Index {
+                            index_suffix,
+                            requests,
+                        },
+                        next,
+                    )
+                } else {
+                    let same = Fault::Reject429Index {
+                        index_suffix,
+                        requests,
+                    };
+                    (Fault::Pass, same)
+                }
+            }
             f @ (Fault::ResetBefore(n)
             | Fault::ResetAfter(n)
             | Fault::Unavailable(n)
@@ -231,6 +318,9 @@ async fn handle(
                         _ => unreachable!(),
                     }
                 };
+                if let Fault::Reject429(_) = f {
+                    reject = (0..item_indices(&raw).len()).map(|i| i % 2 == 1).collect();
+                }
                 (f, next)
             }
         };
@@ -270,8 +360,8 @@ async fn handle(
 
     let resp = match fault {
         Fault::Pass => forward(body, gzipped).await,
-        Fault::TooLarge(_) => respond(413, ""),
-        Fault::Unavailable(_) => respond(
+        Fault::TooLarge(_) | Fault::TooLargeIndex { .. } => respond(413, ""),
+        Fault::Unavailable(_) | Fault::UnavailableIndex { .. } => respond(
             503,
             r#"{"error":{"type":"unavailable","reason":"test proxy"},"status":503}"#,
         ),
@@ -294,13 +384,8 @@ async fn handle(
             tokio::time::sleep(d).await;
             forward(body, gzipped).await
         }
-        Fault::Reject429(_) => {
-            let raw = if gzipped {
-                gunzip(&body)
-            } else {
-                body.to_vec()
-            };
-            let (resp, rejected) = reject_every_other(&raw, forward).await;
+        Fault::Reject429(_) | Fault::Reject429Index { .. } => {
+            let (resp, rejected) = reject_items(&raw, &reject, forward).await;
             state.lock().unwrap().stats.rejected_items += rejected;
             resp
         }
@@ -320,9 +405,24 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Items at odd positions get a 429 from the proxy; the others are forwarded (as one plain
-/// body) and their real results merged back in order.
-async fn reject_every_other<F, Fut>(raw: &[u8], forward: F) -> (Resp, usize)
+/// The `_index` of every action in a bulk body, in order.
+fn item_indices(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .step_by(2)
+        .map(|action| {
+            let v: Value = serde_json::from_slice(action).expect("a bulk action line");
+            let op = v.as_object().and_then(|o| o.values().next()).cloned();
+            op.and_then(|o| o["_index"].as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Items whose `reject` entry is true get a 429 from the proxy; the others are forwarded (as
+/// one plain body) and their real results merged back in order. Returns the answer and how
+/// many items were rejected.
+async fn reject_items<F, Fut>(raw: &[u8], reject: &[bool], forward: F) -> (Resp, usize)
 where
     F: Fn(Bytes, bool) -> Fut,
     Fut: std::future::Future<Output = Resp>,
@@ -336,35 +436,40 @@ where
         "create actions come in pairs"
     );
     let n = lines.len() / 2;
+    assert_eq!(reject.len(), n, "one decision per item");
     let mut kept = Vec::new();
-    for i in (0..n).filter(|i| i.is_multiple_of(2)) {
+    for i in (0..n).filter(|&i| !reject[i]) {
         kept.extend_from_slice(lines[2 * i]);
         kept.push(b'\n');
         kept.extend_from_slice(lines[2 * i + 1]);
         kept.push(b'\n');
     }
-    let upstream = forward(Bytes::from(kept), false).await;
-    let status = upstream.status().as_u16();
-    let body = upstream.into_body().collect().await.unwrap().to_bytes();
-    if status != 200 {
-        return (respond(status, body), 0);
+    let mut real = Vec::new().into_iter();
+    if !kept.is_empty() {
+        let upstream = forward(Bytes::from(kept), false).await;
+        let status = upstream.status().as_u16();
+        let body = upstream.into_body().collect().await.unwrap().to_bytes();
+        if status != 200 {
+            return (respond(status, body), 0);
+        }
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        real = v["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter();
     }
-    let v: Value = serde_json::from_slice(&body).unwrap();
-    let mut real = v["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter();
     let mut items = Vec::with_capacity(n);
-    for i in 0..n {
-        if i.is_multiple_of(2) {
-            items.push(real.next().expect("one result per forwarded item"));
-        } else {
+    for &rejected in reject {
+        if rejected {
             items.push(json!({"create": {"status": 429, "error": {
                 "type": "es_rejected_execution_exception",
                 "reason": "rejected by the test proxy (not forwarded)"}}}));
+        } else {
+            items.push(real.next().expect("one result per forwarded item"));
         }
     }
+    let rejected = reject.iter().filter(|&&r| r).count();
     let merged = json!({"errors": true, "items": items});
-    (respond(200, merged.to_string()), n / 2)
+    (respond(200, merged.to_string()), rejected)
 }

@@ -465,7 +465,12 @@ pub fn dead_letter_template(index: &IndexPattern) -> Value {
                     "container": name_object(),
                 }},
                 "host": name_object(),
-                "sluice": {"properties": {"target_index": kw}},
+                "sluice": {"properties": {
+                    "target_index": kw,
+                    // `event.original` cut to fit a request (see `dead_letter`): its whole size.
+                    "original_truncated": {"type": "boolean"},
+                    "original_bytes": {"type": "long"},
+                }},
             },
         }},
         "_meta": {"managed_by": "sluice", "version": env!("CARGO_PKG_VERSION")},

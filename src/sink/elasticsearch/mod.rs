@@ -12,6 +12,7 @@
 //! - [`bootstrap`]: `sluice setup`: version detection, index templates, lifecycle policy.
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
+//! - [`dead_letter`]: the dead-letter document of a refused item.
 
 pub mod appjson;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod aws;
 pub mod batch;
 pub mod bootstrap;
 pub mod config;
+pub mod dead_letter;
 pub mod encode;
 pub mod escape;
 pub mod health;

@@ -1,6 +1,7 @@
 //! The sink chain, readable in one screen: take sealed batches, keep up to `max_in_flight`
 //! requests going, settle every item (retry alone what can be retried, dead-letter what
-//! Elasticsearch refuses), and only then acknowledge the batch to delivery.
+//! Elasticsearch refuses, and settle the dead letters the same way), and only then acknowledge
+//! the batch to delivery.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +10,11 @@ use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+use super::dead_letter::{Refused, ToDeadLetter};
 use super::retry::{Backoff, ItemOutcome, RequestOutcome};
 use super::service::Service;
 use super::{Batch, BatchPool};
-use super::{IndexPattern, encode, retry};
+use super::{IndexPattern, retry};
 use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 
@@ -28,12 +30,72 @@ pub struct Sink {
     pub pool: Arc<BatchPool>,
 }
 
-/// A refused item on its way to the dead-letter index.
-struct Refused {
-    item: usize,
-    status: u16,
-    error_type: String,
-    reason: String,
+/// Outcome labels of `sluice_bulk_items_total` for one kind of write, and its name in logs.
+pub struct Labels {
+    /// The `write` field of the log lines: `bulk` or `dead-letter`.
+    pub what: &'static str,
+    pub created: &'static str,
+    pub duplicate: &'static str,
+    pub retried: &'static str,
+}
+
+/// One kind of write the work list drives: a batch to its target index, or its refused items to
+/// the dead-letter index. The work list sends, retries and splits; this says what a request for
+/// some items holds and what becomes of an item refused for good.
+pub trait Write {
+    const LABELS: Labels;
+    fn items(&self) -> usize;
+    /// The request body for these items (indices into this write's items).
+    fn body(&self, group: &[usize]) -> Bytes;
+    /// Item `i` was refused for its content (a per-item 4xx other than 409).
+    fn refused(&mut self, i: usize, status: u16, error_type: String, reason: String);
+    /// Item `i`, sent alone, was refused as too large (413, or a 400 for the whole request):
+    /// whether it was made smaller and is to be sent again.
+    fn too_large(&mut self, i: usize, reason: String) -> bool;
+}
+
+/// A batch to its target index: refused items are collected for the dead-letter index.
+struct ToTarget<'a> {
+    batch: &'a Arc<Batch>,
+    refused: Vec<Refused>,
+}
+
+impl Write for ToTarget<'_> {
+    const LABELS: Labels = Labels {
+        what: "bulk",
+        created: "created",
+        duplicate: "duplicate",
+        retried: "retried",
+    };
+
+    fn items(&self) -> usize {
+        self.batch.items.len()
+    }
+
+    fn body(&self, group: &[usize]) -> Bytes {
+        if group.len() == self.batch.items.len() {
+            return Bytes::from_owner(BatchBody(self.batch.clone()));
+        }
+        let mut part = Vec::new();
+        for &i in group {
+            part.extend_from_slice(self.batch.item_bytes(i));
+        }
+        Bytes::from(part)
+    }
+
+    fn refused(&mut self, item: usize, status: u16, error_type: String, reason: String) {
+        self.refused.push(Refused {
+            item,
+            status,
+            error_type,
+            reason,
+        });
+    }
+
+    fn too_large(&mut self, item: usize, reason: String) -> bool {
+        self.refused(item, 413, "request_refused".into(), reason);
+        false
+    }
 }
 
 impl Sink {
@@ -69,12 +131,23 @@ impl Sink {
         let batch = Arc::new(batch);
         self.metrics.batches_in_flight.inc();
         let n = batch.items.len();
-        let mut refused = Vec::new();
+        let mut target = ToTarget {
+            batch: &batch,
+            refused: Vec::new(),
+        };
         if n > 0 {
-            self.settle(&batch, &mut refused).await;
+            self.settle(&mut target).await;
         }
-        if !refused.is_empty() {
-            self.dead_letter(&batch, refused).await;
+        // Acknowledged only once every refused item is in the dead-letter index too (or lost
+        // there for good, counted): the checkpoint passes nothing still on its way.
+        if !target.refused.is_empty() {
+            let mut dl = ToDeadLetter::new(
+                &batch,
+                &self.dead_letter_index,
+                &self.metrics,
+                target.refused,
+            );
+            self.settle(&mut dl).await;
         }
         self.delivery
             .lock()
@@ -89,22 +162,15 @@ impl Sink {
         }
     }
 
-    /// Sends the batch until every item is created, a duplicate, or refused.
-    async fn settle(&self, batch: &Arc<Batch>, refused: &mut Vec<Refused>) {
-        let n = batch.items.len();
-        let mut work: Vec<Vec<usize>> = vec![(0..n).collect()];
+    /// Sends `w`'s items until every one is written, already there, or refused for good: items
+    /// rejected temporarily are sent again alone, with backoff; a request refused as too large
+    /// is halved.
+    async fn settle<W: Write>(&self, w: &mut W) {
+        let labels = W::LABELS;
+        let mut work: Vec<Vec<usize>> = vec![(0..w.items()).collect()];
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
         while let Some(group) = work.pop() {
-            let body = if group.len() == n {
-                Bytes::from_owner(BatchBody(batch.clone()))
-            } else {
-                let mut part = Vec::new();
-                for &i in &group {
-                    part.extend_from_slice(batch.item_bytes(i));
-                }
-                Bytes::from(part)
-            };
-            match self.send(body, group.len()).await {
+            match self.send(w.body(&group), group.len()).await {
                 RequestOutcome::Items(outcomes) => {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
@@ -116,27 +182,20 @@ impl Sink {
                             ItemOutcome::Duplicate => duplicate += 1,
                             ItemOutcome::Retry { status, error_type } => {
                                 retried += 1;
-                                tracing::debug!(status, %error_type, "bulk item will be retried");
+                                tracing::debug!(write = labels.what, status, %error_type, "bulk item will be retried");
                                 again.push(i);
                             }
                             ItemOutcome::DeadLetter {
                                 status,
                                 error_type,
                                 reason,
-                            } => {
-                                refused.push(Refused {
-                                    item: i,
-                                    status,
-                                    error_type,
-                                    reason,
-                                });
-                            }
+                            } => w.refused(i, status, error_type, reason),
                         }
                     }
                     for (outcome, k) in [
-                        ("created", created),
-                        ("duplicate", duplicate),
-                        ("retried", retried),
+                        (labels.created, created),
+                        (labels.duplicate, duplicate),
+                        (labels.retried, retried),
                     ] {
                         if k > 0 {
                             self.metrics.item(outcome).inc_by(k);
@@ -147,6 +206,7 @@ impl Sink {
                     } else {
                         let delay = backoff.next_delay(rand::random());
                         tracing::warn!(
+                            write = labels.what,
                             items = again.len(),
                             ?delay,
                             "bulk items rejected temporarily; retrying them alone"
@@ -158,21 +218,18 @@ impl Sink {
                 RequestOutcome::RetryAll { reason } => {
                     self.metrics.request("retry").inc();
                     let delay = backoff.next_delay(rand::random());
-                    tracing::warn!(%reason, ?delay, items = group.len(), "bulk request failed; retrying");
+                    tracing::warn!(write = labels.what, %reason, ?delay, items = group.len(), "bulk request failed; retrying");
                     tokio::time::sleep(delay).await;
                     work.push(group);
                 }
                 RequestOutcome::Split { reason } => {
                     self.metrics.request("split").inc();
                     if group.len() == 1 {
-                        refused.push(Refused {
-                            item: group[0],
-                            status: 413,
-                            error_type: "request_refused".into(),
-                            reason,
-                        });
+                        if w.too_large(group[0], reason) {
+                            work.push(group);
+                        }
                     } else {
-                        tracing::warn!(%reason, items = group.len(), "bulk request refused as a whole; splitting it");
+                        tracing::warn!(write = labels.what, %reason, items = group.len(), "bulk request refused as a whole; splitting it");
                         let (a, b) = group.split_at(group.len() / 2);
                         work.push(b.to_vec());
                         work.push(a.to_vec());
@@ -196,43 +253,6 @@ impl Sink {
             .observe(started.elapsed().as_secs_f64());
         outcome
     }
-
-    /// Writes refused items to the dead-letter index: the original document as a string, its
-    /// source and the error. Same `_id` and `create`, so a replay does not duplicate them.
-    async fn dead_letter(&self, batch: &Batch, refused: Vec<Refused>) {
-        let mut body = Vec::new();
-        for r in &refused {
-            tracing::warn!(status = r.status, error_type = %r.error_type, reason = %r.reason, "document refused; writing it to the dead-letter index");
-            dead_letter_item(&mut body, &self.dead_letter_index, batch, r);
-        }
-        let n = refused.len();
-        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
-        loop {
-            match self.send(Bytes::copy_from_slice(&body), n).await {
-                RequestOutcome::Items(outcomes) => {
-                    for o in outcomes {
-                        match o {
-                            ItemOutcome::Created | ItemOutcome::Duplicate => {
-                                self.metrics.item("dead_lettered").inc();
-                            }
-                            // The dead-letter index refuses it too, or keeps rejecting it: this
-                            // is the one place a line can be lost, so it is an error, counted.
-                            other => {
-                                self.metrics.item("dead_letter_failed").inc();
-                                tracing::error!(outcome = ?other, "the dead-letter index refused a document; it is lost");
-                            }
-                        }
-                    }
-                    return;
-                }
-                RequestOutcome::RetryAll { reason } | RequestOutcome::Split { reason } => {
-                    let delay = backoff.next_delay(rand::random());
-                    tracing::warn!(%reason, ?delay, "dead-letter request failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
 }
 
 /// A sealed batch's body as an HTTP body, without copying it.
@@ -242,40 +262,4 @@ impl AsRef<[u8]> for BatchBody {
     fn as_ref(&self) -> &[u8] {
         &self.0.body
     }
-}
-
-fn dead_letter_item(body: &mut Vec<u8>, index: &IndexPattern, batch: &Batch, r: &Refused) {
-    let action: serde_json::Value = serde_json::from_slice(
-        &batch.body[batch.items[r.item].start as usize..batch.items[r.item].doc as usize],
-    )
-    .unwrap_or(serde_json::Value::Null);
-    let doc_bytes = batch.item_doc(r.item);
-    let original = String::from_utf8_lossy(doc_bytes.strip_suffix(b"\n").unwrap_or(doc_bytes));
-    let doc: serde_json::Value = serde_json::from_str(&original).unwrap_or(serde_json::Value::Null);
-    let ts = doc["@timestamp"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            let mut v = Vec::new();
-            encode::format_rfc3339(std::time::SystemTime::now(), &mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        });
-    let date = crate::parse::timestamp::utc_date(ts.as_bytes()).unwrap_or((1970, 1, 1));
-    let dl = serde_json::json!({
-        "@timestamp": ts,
-        "message": doc["message"],
-        "error": { "type": r.error_type, "message": r.reason, "code": r.status.to_string() },
-        "event": { "original": original },
-        "log": { "file": { "path": doc["log"]["file"]["path"] }, "offset": doc["log"]["offset"] },
-        "kubernetes": { "namespace": doc["kubernetes"]["namespace"], "pod": { "name": doc["kubernetes"]["pod"]["name"] },
-                        "container": { "name": doc["kubernetes"]["container"]["name"] } },
-        "host": { "name": doc["host"]["name"] },
-        "sluice": { "target_index": action["create"]["_index"] },
-    });
-    let head = serde_json::json!({ "create": { "_index": index.render(date), "_id": action["create"]["_id"] } });
-    // Serializing a Value into a Vec cannot fail.
-    serde_json::to_writer(&mut *body, &head).expect("serialize into Vec");
-    body.push(b'\n');
-    serde_json::to_writer(&mut *body, &dl).expect("serialize into Vec");
-    body.push(b'\n');
 }
