@@ -42,6 +42,10 @@ pub struct Metrics {
     pub checkpoint_errors: Counter,
     pub rotated_files_dropped: Counter,
     pub rotated_bytes_dropped: Counter,
+    /// Rotated files compressed while the agent was down, read from their `.gz`.
+    pub compressed_files_read: Counter,
+    /// Such files that could not be decompressed (their unread lines are lost).
+    pub compressed_files_failed: Counter,
     /// Kubernetes watching is on but the event went out with path metadata only.
     pub events_without_metadata: Counter,
     /// Dropped by a `sluice.io/exclude*` annotation.
@@ -77,6 +81,8 @@ impl Metrics {
             checkpoint_errors: Counter::default(),
             rotated_files_dropped: Counter::default(),
             rotated_bytes_dropped: Counter::default(),
+            compressed_files_read: Counter::default(),
+            compressed_files_failed: Counter::default(),
             events_without_metadata: Counter::default(),
             events_excluded: Counter::default(),
             kube_watch_errors: Family::default(),
@@ -156,6 +162,16 @@ impl Metrics {
             "rotated_files_dropped",
             "Rotated files closed before being read to their end because input.max_rotated_files was reached",
             m.rotated_files_dropped.clone(),
+        );
+        registry.register(
+            "compressed_files_read",
+            "Rotated files compressed while the agent was down whose owed lines were read from the .gz",
+            m.compressed_files_read.clone(),
+        );
+        registry.register(
+            "compressed_files_failed",
+            "Compressed rotated files owed lines that could not be decompressed (lines lost)",
+            m.compressed_files_failed.clone(),
         );
         registry.register(
             "rotated_bytes_dropped",

@@ -36,6 +36,7 @@ use crate::telemetry::health::Health;
 
 mod choice;
 mod clock;
+mod compressed;
 mod rotation;
 
 /// How many chunks one file may read before the others get their turn.
@@ -98,6 +99,11 @@ pub struct Reader {
     next_key: FileKey,
     /// Checkpoint entries not yet matched to an open file.
     resume: HashMap<FileId, CheckpointEntry>,
+    /// Checkpoint entries whose inode now holds another file (their file may live on
+    /// compressed).
+    displaced: Vec<CheckpointEntry>,
+    /// Compressed rotations still owed, opened a few at a time (see `compressed`).
+    compressed: compressed::Owed,
     first_start: bool,
     delivery: Arc<Mutex<Delivery>>,
     metrics: Arc<Metrics>,
@@ -230,6 +236,8 @@ impl Reader {
             by_real_path: HashMap::new(),
             next_key: 1,
             resume,
+            displaced: Vec::new(),
+            compressed: compressed::Owed::default(),
             first_start,
             delivery,
             metrics,
@@ -289,7 +297,12 @@ impl Reader {
 
     /// Runs until the stop flag is set (or the sink is gone), then seals what is complete.
     pub fn run(mut self) {
+        compressed::clear_leftovers(&self.cfg.state_dir);
         self.rescan();
+        // Before the entries not found are forgotten: the ones compressed while the agent was
+        // down are registered again and read from their `.gz`.
+        self.find_compressed();
+        self.open_compressed();
         // Checkpoint entries whose files were found nowhere: nothing is left to read of them.
         self.resume.retain(|_, e| {
             tracing::info!(path = %e.path.display(), "file in the checkpoint no longer exists; forgetting it");
@@ -431,6 +444,7 @@ impl Reader {
             }
         }
         self.scan_siblings();
+        self.open_compressed();
         self.bound_rotated();
         if let Some(w) = &mut self.watcher {
             let mut dirs: HashSet<PathBuf> = self
@@ -488,13 +502,23 @@ impl Reader {
             Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {
                 e.offset.min(f.size)
             }
-            Some(_) => {
+            Some(e) => {
                 tracing::info!(path = %f.path.display(), "inode reused by a new file; reading it from the head");
+                // The entry's own file may live on compressed (see `compressed`).
+                self.displaced.push(e);
                 0
             }
             None if self.first_start && self.cfg.input.read_from == ReadFrom::Tail => f.size,
             None => 0,
         };
+        let key = self.next_key;
+        self.next_key += 1;
+        Some(self.insert_open(key, tailed, resume, f.size))
+    }
+
+    /// Makes `tailed`, positioned at `resume` (at most `size`), an open file under `key`.
+    fn insert_open(&mut self, key: FileKey, mut tailed: TailedFile, resume: u64, size: u64) -> FileKey {
+        let resume = resume.min(size);
         tailed.start_at(resume);
         let format = match self.cfg.parse.format {
             FormatChoice::Auto => None,
@@ -504,10 +528,8 @@ impl Reader {
         let clock =
             clock::FileClock::open(tailed.file(), resume, format, self.cfg.input.max_line_bytes);
         let pod = kubernetes::path::pod_ref(&tailed.path, &tailed.real_path);
-        let key = self.next_key;
-        self.next_key += 1;
-        self.by_id.insert(f.id, key);
-        self.by_real_path.insert(f.real_path.clone(), key);
+        self.by_id.insert(tailed.id, key);
+        self.by_real_path.insert(tailed.real_path.clone(), key);
         self.files.insert(
             key,
             Box::new(OpenFile {
@@ -532,7 +554,7 @@ impl Reader {
             track(of, &self.delivery);
         }
         self.metrics.files_open.set(self.files.len() as i64);
-        Some(key)
+        key
     }
 
     /// Reads a few chunks of one file. Returns whether more data is probably waiting.
