@@ -42,6 +42,8 @@ pub struct Metrics {
     pub checkpoint_errors: Counter,
     pub rotated_files_dropped: Counter,
     pub rotated_bytes_dropped: Counter,
+    /// Rotated files whose events in progress at their end were continued by the new file.
+    pub rotation_joins: Counter,
     /// Kubernetes watching is on but the event went out with path metadata only.
     pub events_without_metadata: Counter,
     /// Dropped by a `sluice.io/exclude*` annotation.
@@ -76,6 +78,7 @@ impl Metrics {
             checkpoint_writes: Counter::default(),
             checkpoint_errors: Counter::default(),
             rotated_files_dropped: Counter::default(),
+            rotation_joins: Counter::default(),
             rotated_bytes_dropped: Counter::default(),
             events_without_metadata: Counter::default(),
             events_excluded: Counter::default(),
@@ -156,6 +159,11 @@ impl Metrics {
             "rotated_files_dropped",
             "Rotated files closed before being read to their end because input.max_rotated_files was reached",
             m.rotated_files_dropped.clone(),
+        );
+        registry.register(
+            "rotation_joins",
+            "Rotated files whose partial lines or multiline groups in progress at their end were handed to the new file, to be joined with its first records",
+            m.rotation_joins.clone(),
         );
         registry.register(
             "rotated_bytes_dropped",

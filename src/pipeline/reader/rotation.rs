@@ -171,7 +171,7 @@ impl Reader {
 }
 
 /// `0.log` of `0.log`, `0.log.20261124-101500` or `0.log.20261124-101500.gz`.
-fn base_name(name: &str) -> &str {
+pub(super) fn base_name(name: &str) -> &str {
     match name.find(".log") {
         Some(i) => &name[..i + 4],
         None => name,
