@@ -276,3 +276,27 @@ fn sigkill_after_the_join_is_sent_but_before_it_is_acknowledged_neither_loses_no
     agent.stop();
     drop(proxy);
 }
+
+/// Regression (found by tests/tailer_model.rs): a new `0.log` rotated away while still empty
+/// was never "read to its end" (it has no first line) and held its successor back for good.
+#[test]
+fn an_empty_file_rotated_at_once_does_not_hold_its_successor_back() {
+    let es = Es::new();
+    let node = Node::new();
+    let index = unique("split-empty");
+    let pattern = format!("{index}-*");
+    let config = node.config(&format!("{index}-%Y.%m.%d"), SLOW_IDLE);
+    let pod = node.add_pod("shop", "cart", "app", false);
+    let agent = Agent::start(&config);
+    pod.line(&ts(0), "stdout", "before");
+    es.wait_count(&pattern, 1, WAIT);
+    rotate(&pod);
+    // The agent sees the empty new file before it is rotated in its turn.
+    std::thread::sleep(Duration::from_millis(2500));
+    let dir = pod.path.parent().unwrap();
+    std::fs::rename(&pod.path, dir.join("0.log.20261124-101600")).unwrap();
+    std::fs::write(&pod.path, b"").unwrap();
+    pod.line(&ts(1), "stdout", "after two rotations");
+    assert_stored(&es, &pattern, &["before", "after two rotations"], &agent);
+    agent.stop();
+}

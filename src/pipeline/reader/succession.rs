@@ -68,7 +68,10 @@ impl Reader {
             .copied()
             .filter(|k| {
                 self.files.get(k).is_some_and(|f| {
+                    // Without a complete first line a file holds nothing and may never be
+                    // read to its end (an empty file rotated at once): it holds nobody.
                     f.rotated_at.is_some()
+                        && f.tailed.fingerprint.is_some()
                         && f.link == Link::Unlinked
                         && f.handed_over.is_none()
                         && f.predecessor.is_none()
@@ -201,7 +204,7 @@ impl Reader {
                 touched_files.push(p);
             }
         }
-        of.link = Link::Released;
+        // `link` is left as it is: the close releases the successor it holds.
         if !closing.contains(&p) {
             closing.push(p);
         }
