@@ -15,8 +15,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use proxy::{Fault, Proxy};
+use serde_json::Value;
 use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -120,12 +120,7 @@ fn cri_lines_split_by_a_rotation_are_one_document_per_stream_and_survive_a_sigki
     assert_stored(
         &es,
         &pattern,
-        &[
-            "before",
-            "out-1 out-2 out-3 out-4",
-            "err-1 err-2",
-            "after",
-        ],
+        &["before", "out-1 out-2 out-3 out-4", "err-1 err-2", "after"],
         &agent,
     );
     assert_eq!(agent.metrics().get("sluice_rotation_joins_total"), 1.0);
@@ -271,7 +266,12 @@ fn sigkill_after_the_join_is_sent_but_before_it_is_acknowledged_neither_loses_no
     let direct = node.config(&format!("{index}-%Y.%m.%d"), SLOW_IDLE);
     serve_metrics(&direct);
     let agent = Agent::start(&direct);
-    assert_stored(&es, &pattern, &["before", "one two", "err done", "after"], &agent);
+    assert_stored(
+        &es,
+        &pattern,
+        &["before", "one two", "err done", "after"],
+        &agent,
+    );
     assert_eq!(agent.metrics().get("sluice_rotation_joins_total"), 1.0);
     agent.stop();
     drop(proxy);

@@ -54,7 +54,8 @@ pub struct Event<'a> {
 /// Events in progress taken from a rotated file's assembler, to be finished by its successor's.
 #[derive(Debug)]
 pub struct Pending {
-    streams: [StreamState; 2],
+    /// Boxed: it moves between files (rarely) and is handed back in an `Err`.
+    streams: Box<[StreamState; 2]>,
 }
 
 impl Pending {
@@ -150,9 +151,6 @@ impl Assembler {
         let max = self.max;
         let stream = rec.stream;
         let s = &mut self.streams[slot(stream)];
-        if s.local_start.is_none() && s.adopted() {
-            s.local_start = Some(start);
-        }
         if !rec.partial && !s.partial.active {
             let line = Line {
                 timestamp: rec.timestamp,
@@ -164,9 +162,11 @@ impl Assembler {
                 adopted: false,
             };
             match &self.rules {
-                // The hot path: straight from the record, no copy.
+                // The hot path: straight from the record, no copy. (Without rules only a
+                // partial line can be adopted, and then `s.partial.active` is set.)
                 None => emit(&line.event(stream, max)),
                 Some(rules) => {
+                    s.note_local(start);
                     s.last_seen = Some(now);
                     group_line(
                         rules,
@@ -181,6 +181,7 @@ impl Assembler {
             }
             return;
         }
+        s.note_local(start);
         s.last_seen = Some(now);
         if !s.partial.active {
             s.partial.begin(rec.timestamp, start);
@@ -222,7 +223,7 @@ impl Assembler {
             return None;
         }
         Some(Pending {
-            streams: std::mem::take(&mut self.streams),
+            streams: Box::new(std::mem::take(&mut self.streams)),
         })
     }
 
@@ -234,7 +235,7 @@ impl Assembler {
         if self.in_progress() {
             return Err(pending);
         }
-        for (mine, mut theirs) in self.streams.iter_mut().zip(pending.streams) {
+        for (mine, mut theirs) in self.streams.iter_mut().zip(*pending.streams) {
             if !theirs.in_progress() {
                 continue;
             }
@@ -288,6 +289,13 @@ impl StreamState {
             .into_iter()
             .find(|j| j.active)
             .map(|j| j.start)
+    }
+
+    /// A record of this file at `start`: the first one since an adoption bounds the checkpoint.
+    fn note_local(&mut self, start: u64) {
+        if self.local_start.is_none() && self.adopted() {
+            self.local_start = Some(start);
+        }
     }
 
     fn in_progress(&self) -> bool {
@@ -1180,7 +1188,10 @@ mod tests {
         new.flush_idle(t0 + Duration::from_millis(999), &mut |e| {
             out.push(Ev::of(e))
         });
-        assert!(out.is_empty(), "idle from the adoption, not from the old record");
+        assert!(
+            out.is_empty(),
+            "idle from the adoption, not from the old record"
+        );
         new.flush_idle(t0 + Duration::from_secs(1), &mut |e| out.push(Ev::of(e)));
         assert_eq!(
             out.iter()
@@ -1195,9 +1206,19 @@ mod tests {
     fn adopt_is_refused_once_the_successor_holds_something_and_take_skips_adopted_events() {
         let mut old = assembler(1 << 20, None);
         let mut out = Vec::new();
-        feed_at(&mut old, 0, &[(rec(Stream::Stdout, true, "a"), 5)], &mut out);
+        feed_at(
+            &mut old,
+            0,
+            &[(rec(Stream::Stdout, true, "a"), 5)],
+            &mut out,
+        );
         let mut new = assembler(1 << 20, None);
-        feed_at(&mut new, 0, &[(rec(Stream::Stdout, true, "b"), 5)], &mut out);
+        feed_at(
+            &mut new,
+            0,
+            &[(rec(Stream::Stdout, true, "b"), 5)],
+            &mut out,
+        );
         let pending = old.take_pending().unwrap();
         let back = new.adopt(pending, Instant::now()).unwrap_err();
         assert_eq!(back.start(), 0);

@@ -731,9 +731,8 @@ impl Reader {
                     handoffs.push(of.key);
                     return true;
                 }
-                of.assembler.flush_all(&mut |ev| {
-                    emit_ctx.emit(origin(ctx, pred, ev), ev, false)
-                });
+                of.assembler
+                    .flush_all(&mut |ev| emit_ctx.emit(origin(ctx, pred, ev), ev, false));
                 closing.push(of.key);
             }
             if of.predecessor.is_some() {

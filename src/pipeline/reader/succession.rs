@@ -196,9 +196,8 @@ impl Reader {
                 metrics,
                 now: Instant::now(),
             };
-            of.assembler.flush_all(&mut |ev| {
-                emit_ctx.emit(origin(ctx, pred, ev), ev, false)
-            });
+            of.assembler
+                .flush_all(&mut |ev| emit_ctx.emit(origin(ctx, pred, ev), ev, false));
             if of.boundary() != before && !of.touched {
                 of.touched = true;
                 touched_files.push(p);
