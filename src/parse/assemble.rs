@@ -7,6 +7,11 @@
 //! `[first record's start, last record's end)`, which may include records of the other stream
 //! in between. Events are handed to a callback and borrow from the record or from buffers that
 //! are reused for the next event, so steady-state assembly does not allocate.
+//!
+//! A rotation can fall inside an event (containerd's `P` chunks, docker's 16 KiB pieces, a
+//! stack trace): the rotated file's assembler hands what it holds over ([`Assembler::take_pending`])
+//! to its successor's ([`Assembler::adopt`]), which finishes it with the records at its head.
+//! Such an event is marked `adopted`: its `start` is an offset of the predecessor file.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +46,27 @@ pub struct Event<'a> {
     pub truncated: bool,
     /// Physical records in the event.
     pub lines: u32,
+    /// The event began in the predecessor file (see [`Assembler::adopt`]): `start` is an
+    /// offset of that file, `end` one of this file.
+    pub adopted: bool,
+}
+
+/// Events in progress taken from a rotated file's assembler, to be finished by its successor's.
+#[derive(Debug)]
+pub struct Pending {
+    /// Boxed: it moves between files (rarely) and is handed back in an `Err`.
+    streams: Box<[StreamState; 2]>,
+}
+
+impl Pending {
+    /// The offset (in the file they came from) where the earliest of them starts.
+    pub fn start(&self) -> u64 {
+        self.streams
+            .iter()
+            .filter_map(StreamState::pending_start)
+            .min()
+            .unwrap_or(0)
+    }
 }
 
 /// The event assembly state of one file: a partial line and a multiline group per stream.
@@ -65,6 +91,9 @@ struct StreamState {
     group_state: GroupState,
     /// When the last record of something still in progress arrived.
     last_seen: Option<Instant>,
+    /// While an adopted event is in progress: where this file's first record of the stream
+    /// since the adoption starts (the checkpoint of *this* file must stay below it).
+    local_start: Option<u64>,
 }
 
 /// An event being joined from several records, in buffers reused across events.
@@ -77,6 +106,8 @@ struct Joined {
     end: u64,
     lines: u32,
     truncated: bool,
+    /// Begun in the predecessor file.
+    adopted: bool,
 }
 
 /// A complete line: one record, or partial records joined.
@@ -87,6 +118,7 @@ struct Line<'a> {
     end: u64,
     lines: u32,
     truncated: bool,
+    adopted: bool,
 }
 
 fn slot(stream: Stream) -> usize {
@@ -134,11 +166,14 @@ impl Assembler {
                 end,
                 lines: 1,
                 truncated: false,
+                adopted: false,
             };
             match &self.rules {
-                // The hot path: straight from the record, no copy.
+                // The hot path: straight from the record, no copy. (Without rules only a
+                // partial line can be adopted, and then `s.partial.active` is set.)
                 None => emit(&line.event(stream, max)),
                 Some(rules) => {
+                    s.note_local(start);
                     s.last_seen = Some(now);
                     group_line(
                         rules,
@@ -153,6 +188,7 @@ impl Assembler {
             }
             return;
         }
+        s.note_local(start);
         s.last_seen = Some(now);
         if !s.partial.active {
             s.partial.begin(rec.timestamp, start);
@@ -166,7 +202,9 @@ impl Assembler {
     }
 
     /// Smallest start offset of any event still in progress (a partial line or a multiline
-    /// group), or `None`. The caller never checkpoints past it.
+    /// group), or `None`. The caller never checkpoints past it. An adopted event counts from
+    /// this file's first record in it (its start is in the predecessor), so it counts nothing
+    /// before this file's first record of that stream.
     pub fn pending_start(&self) -> Option<u64> {
         self.streams
             .iter()
@@ -185,7 +223,7 @@ impl Assembler {
 
     #[cold]
     fn take_up_next_rules(&mut self) {
-        if self.pending_start().is_some() {
+        if self.in_progress() {
             return;
         }
         let Some(rules) = self.next_rules.take() else {
@@ -202,6 +240,49 @@ impl Assembler {
                 s.group_state = GroupState::default();
             }
         }
+    }
+
+    /// Whether any event is in progress (even an adopted one this file holds no record of yet).
+    pub fn in_progress(&self) -> bool {
+        self.streams.iter().any(StreamState::in_progress)
+    }
+
+    /// Whether an event begun in the predecessor file is still in progress.
+    pub fn adopted(&self) -> bool {
+        self.streams.iter().any(StreamState::adopted)
+    }
+
+    /// Takes every event in progress out, to be finished by the successor file's assembler
+    /// ([`Assembler::adopt`]); this assembler is left empty. `None` when nothing is in progress,
+    /// or when an adopted event is (its offsets belong to yet another file: it is flushed here).
+    pub fn take_pending(&mut self) -> Option<Pending> {
+        if !self.in_progress() || self.adopted() {
+            return None;
+        }
+        Some(Pending {
+            streams: Box::new(std::mem::take(&mut self.streams)),
+        })
+    }
+
+    /// Continues the events of `pending` (taken from the predecessor file) with the records
+    /// this assembler is fed next; they count as idle from `now`. Refused (handed back) when
+    /// this assembler has something in progress of its own: the successor must adopt before it
+    /// reads its first record.
+    pub fn adopt(&mut self, pending: Pending, now: Instant) -> Result<(), Pending> {
+        if self.in_progress() {
+            return Err(pending);
+        }
+        for (mine, mut theirs) in self.streams.iter_mut().zip(*pending.streams) {
+            if !theirs.in_progress() {
+                continue;
+            }
+            theirs.partial.adopted = theirs.partial.active;
+            theirs.group.adopted = theirs.group.active;
+            theirs.local_start = None;
+            theirs.last_seen = Some(now);
+            *mine = theirs;
+        }
+        Ok(())
     }
 
     /// Emits in-progress events whose last record arrived at or before `now - timeout`.
@@ -228,7 +309,7 @@ impl Assembler {
         order.sort_by_key(|&i| self.streams[i].pending_start());
         for i in order {
             let s = &mut self.streams[i];
-            if s.pending_start().is_some() && pick(s) {
+            if s.in_progress() && pick(s) {
                 s.flush(self.rules.as_deref(), STREAMS[i], self.max, emit);
             }
         }
@@ -237,11 +318,31 @@ impl Assembler {
 
 impl StreamState {
     fn pending_start(&self) -> Option<u64> {
+        if self.adopted() {
+            return self.local_start;
+        }
         // A group in progress always began before a partial line in progress.
         [&self.group, &self.partial]
             .into_iter()
             .find(|j| j.active)
             .map(|j| j.start)
+    }
+
+    /// A record of this file at `start`: the first one since an adoption bounds the checkpoint.
+    fn note_local(&mut self, start: u64) {
+        if self.local_start.is_none() && self.adopted() {
+            self.local_start = Some(start);
+        }
+    }
+
+    fn in_progress(&self) -> bool {
+        self.partial.active || self.group.active
+    }
+
+    /// An event begun in the predecessor file is in progress. A local partial line never
+    /// precedes it: the adopted partial takes every record of its stream until it completes.
+    fn adopted(&self) -> bool {
+        (self.partial.active && self.partial.adopted) || (self.group.active && self.group.adopted)
     }
 
     /// The partial line's last record arrived (or it timed out): it is a complete line now.
@@ -316,6 +417,7 @@ fn group_line(
         return;
     }
     group.begin(line.timestamp, line.start);
+    group.adopted = line.adopted;
     group.add(&line, max);
 }
 
@@ -330,6 +432,7 @@ impl Line<'_> {
             end: self.end,
             truncated: self.truncated || message.len() < self.message.len(),
             lines: self.lines,
+            adopted: self.adopted,
         }
     }
 }
@@ -344,6 +447,7 @@ impl Joined {
         self.end = start;
         self.lines = 0;
         self.truncated = false;
+        self.adopted = false;
     }
 
     /// Appends to the message, keeping at most `max` bytes; the rest is counted as cut.
@@ -381,6 +485,7 @@ impl Joined {
             end: self.end,
             lines: self.lines,
             truncated: self.truncated,
+            adopted: self.adopted,
         }
     }
 
@@ -393,6 +498,7 @@ impl Joined {
             end: self.end,
             truncated: self.truncated,
             lines: self.lines,
+            adopted: self.adopted,
         }
     }
 }
@@ -487,6 +593,7 @@ mod tests {
         end: u64,
         truncated: bool,
         lines: u32,
+        adopted: bool,
     }
 
     impl Ev {
@@ -499,6 +606,7 @@ mod tests {
                 end: e.end,
                 truncated: e.truncated,
                 lines: e.lines,
+                adopted: e.adopted,
             }
         }
     }
@@ -999,6 +1107,206 @@ mod tests {
                 )
             ]
         );
+    }
+
+    /// Feeds `(record, len)` pairs at consecutive offsets from `off`.
+    fn feed_at(a: &mut Assembler, off: u64, recs: &[(Record<'_>, u64)], out: &mut Vec<Ev>) {
+        let mut off = off;
+        for (r, len) in recs {
+            a.push(r.clone(), off, off + len, Instant::now(), &mut |e| {
+                out.push(Ev::of(e))
+            });
+            off += len;
+        }
+    }
+
+    #[test]
+    fn partial_lines_split_by_a_rotation_are_joined_per_stream_by_the_successor() {
+        // The rotated file: a complete line, then a stdout and a stderr line begun, not ended.
+        let mut old = assembler(1 << 20, None);
+        let mut out = Vec::new();
+        feed_at(
+            &mut old,
+            0,
+            &[
+                (rec(Stream::Stdout, false, "whole"), 10),
+                (rec(Stream::Stdout, true, "out-1 "), 10),
+                (rec(Stream::Stderr, true, "err-1 "), 10),
+                (rec(Stream::Stdout, true, "out-2 "), 10),
+            ],
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(old.pending_start(), Some(10));
+        let pending = old.take_pending().expect("two lines in progress");
+        assert_eq!(pending.start(), 10);
+        assert!(!old.in_progress() && old.pending_start().is_none());
+        assert!(old.take_pending().is_none(), "nothing left");
+
+        let mut new = assembler(1 << 20, None);
+        new.adopt(pending, Instant::now()).unwrap();
+        assert!(new.in_progress() && new.adopted());
+        // Nothing of the new file is held yet: its checkpoint may sit at its head.
+        assert_eq!(new.pending_start(), None);
+        let mut out = Vec::new();
+        feed_at(
+            &mut new,
+            0,
+            &[
+                (rec(Stream::Stderr, false, "err-2"), 7),
+                (rec(Stream::Stdout, true, "out-3 "), 7),
+            ],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![Ev {
+                stream: Stream::Stderr,
+                timestamp: "2026-11-24T10:00:00Z".into(),
+                message: "err-1 err-2".into(),
+                start: 20,
+                end: 7,
+                truncated: false,
+                lines: 2,
+                adopted: true,
+            }]
+        );
+        assert_eq!(new.pending_start(), Some(7), "the stdout piece read here");
+        feed_at(
+            &mut new,
+            14,
+            &[
+                (rec(Stream::Stdout, false, "out-4"), 7),
+                (rec(Stream::Stdout, false, "local"), 7),
+            ],
+            &mut out,
+        );
+        let got: Vec<(&str, u64, u64, bool)> = out[1..]
+            .iter()
+            .map(|e| (e.message.as_str(), e.start, e.end, e.adopted))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("out-1 out-2 out-3 out-4", 10, 21, true),
+                ("local", 21, 28, false)
+            ]
+        );
+        assert!(!new.adopted() && new.pending_start().is_none());
+    }
+
+    #[test]
+    fn multiline_group_split_by_a_rotation_is_finished_by_the_successor() {
+        let java = || Some(rules(&[multiline::Builtin::Java]));
+        let mut old = assembler(1 << 20, java());
+        let mut out = Vec::new();
+        feed_at(
+            &mut old,
+            0,
+            &[
+                (
+                    rec(Stream::Stderr, false, "java.lang.RuntimeException: x"),
+                    40,
+                ),
+                (rec(Stream::Stderr, false, "\tat a.B.c(B.java:1)"), 30),
+            ],
+            &mut out,
+        );
+        assert!(out.is_empty());
+        let pending = old.take_pending().unwrap();
+        let mut new = assembler(1 << 20, java());
+        new.adopt(pending, Instant::now()).unwrap();
+        feed_at(
+            &mut new,
+            0,
+            &[
+                (rec(Stream::Stderr, false, "\tat a.B.d(B.java:2)"), 30),
+                (rec(Stream::Stderr, false, "next"), 10),
+            ],
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (
+                out[0].message.as_str(),
+                out[0].start,
+                out[0].end,
+                out[0].lines,
+                out[0].adopted
+            ),
+            (
+                "java.lang.RuntimeException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)",
+                0,
+                30,
+                3,
+                true
+            )
+        );
+        // `next` may begin a group of its own: held, and local.
+        assert_eq!(new.pending_start(), Some(30));
+        let mut rest = Vec::new();
+        new.flush_all(&mut |e| rest.push(Ev::of(e)));
+        assert_eq!(
+            (rest.len(), rest[0].message.as_str(), rest[0].adopted),
+            (1, "next", false)
+        );
+    }
+
+    #[test]
+    fn adopted_event_is_flushed_when_idle_even_with_no_record_of_this_file() {
+        let mut old = assembler(1 << 20, None);
+        let mut out = Vec::new();
+        feed_at(
+            &mut old,
+            100,
+            &[(rec(Stream::Stdout, true, "never ended"), 20)],
+            &mut out,
+        );
+        let mut new = assembler(1 << 20, None);
+        let t0 = Instant::now();
+        new.adopt(old.take_pending().unwrap(), t0).unwrap();
+        new.flush_idle(t0 + Duration::from_millis(999), &mut |e| {
+            out.push(Ev::of(e))
+        });
+        assert!(
+            out.is_empty(),
+            "idle from the adoption, not from the old record"
+        );
+        new.flush_idle(t0 + Duration::from_secs(1), &mut |e| out.push(Ev::of(e)));
+        assert_eq!(
+            out.iter()
+                .map(|e| (e.message.as_str(), e.start, e.adopted))
+                .collect::<Vec<_>>(),
+            vec![("never ended", 100, true)]
+        );
+        assert!(!new.in_progress());
+    }
+
+    #[test]
+    fn adopt_is_refused_once_the_successor_holds_something_and_take_skips_adopted_events() {
+        let mut old = assembler(1 << 20, None);
+        let mut out = Vec::new();
+        feed_at(
+            &mut old,
+            0,
+            &[(rec(Stream::Stdout, true, "a"), 5)],
+            &mut out,
+        );
+        let mut new = assembler(1 << 20, None);
+        feed_at(
+            &mut new,
+            0,
+            &[(rec(Stream::Stdout, true, "b"), 5)],
+            &mut out,
+        );
+        let pending = old.take_pending().unwrap();
+        let back = new.adopt(pending, Instant::now()).unwrap_err();
+        assert_eq!(back.start(), 0);
+        // An adopted event's offsets are another file's: it is never handed on again.
+        let mut fresh = assembler(1 << 20, None);
+        fresh.adopt(back, Instant::now()).unwrap();
+        assert!(fresh.take_pending().is_none());
+        assert!(fresh.in_progress());
     }
 
     /// Renders events as the `.expected` fixtures spell them.

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub compressed_files_read: Counter,
     /// Such files that could not be decompressed (their unread lines are lost).
     pub compressed_files_failed: Counter,
+    /// Rotated files whose events in progress at their end were continued by the new file.
+    pub rotation_joins: Counter,
     /// Kubernetes watching is on but the event went out with path metadata only.
     pub events_without_metadata: Counter,
     /// Dropped by a `sluice.io/exclude*` annotation.
@@ -80,6 +82,7 @@ impl Metrics {
             checkpoint_writes: Counter::default(),
             checkpoint_errors: Counter::default(),
             rotated_files_dropped: Counter::default(),
+            rotation_joins: Counter::default(),
             rotated_bytes_dropped: Counter::default(),
             compressed_files_read: Counter::default(),
             compressed_files_failed: Counter::default(),
@@ -172,6 +175,11 @@ impl Metrics {
             "compressed_files_failed",
             "Compressed rotated files owed lines that could not be decompressed (lines lost)",
             m.compressed_files_failed.clone(),
+        );
+        registry.register(
+            "rotation_joins",
+            "Rotated files whose partial lines or multiline groups in progress at their end were handed to the new file, to be joined with its first records",
+            m.rotation_joins.clone(),
         );
         registry.register(
             "rotated_bytes_dropped",

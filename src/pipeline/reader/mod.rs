@@ -38,6 +38,7 @@ mod choice;
 mod clock;
 mod compressed;
 mod rotation;
+mod succession;
 
 /// How many chunks one file may read before the others get their turn.
 const CHUNKS_PER_TURN: usize = 4;
@@ -73,14 +74,25 @@ struct OpenFile {
     clock: clock::FileClock,
     /// The store version of the pod metadata rendered into `ctx`; `None`: path metadata only.
     meta_version: Option<u64>,
+    /// A rotated file's link to the live file that continues it (see `succession`).
+    link: succession::Link,
+    /// Rotated predecessors not drained yet: this file does not read until they are.
+    held_by: u32,
+    /// Events in progress at this rotated file's end were handed to the successor: the
+    /// boundary stays at their start until the successor has emitted them.
+    handed_over: Option<u64>,
+    /// The rotated file whose events in progress this file adopted, until it emitted them.
+    predecessor: Option<succession::Predecessor>,
 }
 
 impl OpenFile {
     fn boundary(&self) -> u64 {
         let framed = self.tailed.framed_offset();
-        self.assembler
+        let b = self
+            .assembler
             .pending_start()
-            .map_or(framed, |p| p.min(framed))
+            .map_or(framed, |p| p.min(framed));
+        self.handed_over.map_or(b, |h| h.min(b))
     }
 }
 
@@ -139,6 +151,8 @@ pub struct Reader {
     health: Option<Arc<Health>>,
     /// Debug builds only: a fault the integration tests inject (`SLUICE_TEST_FAULT`).
     fault: Option<TestFault>,
+    /// Files to read at the next turn (a successor whose predecessors are drained).
+    wake: Vec<FileKey>,
 }
 
 /// Faults the health tests inject into the real (debug) binary through `SLUICE_TEST_FAULT`:
@@ -260,6 +274,7 @@ impl Reader {
             kube: None,
             health: None,
             fault: TestFault::from_env(),
+            wake: Vec::new(),
         })
     }
 
@@ -357,6 +372,7 @@ impl Reader {
                 last_poll = now;
             }
 
+            dirty.extend(self.wake.drain(..));
             let mut more = false;
             for key in std::mem::take(&mut dirty) {
                 if self.read_file(key) {
@@ -445,6 +461,7 @@ impl Reader {
         }
         self.scan_siblings();
         self.open_compressed();
+        self.link_successors();
         self.bound_rotated();
         if let Some(w) = &mut self.watcher {
             let mut dirs: HashSet<PathBuf> = self
@@ -548,6 +565,10 @@ impl Reader {
                 pod,
                 meta_version: None,
                 clock,
+                link: succession::Link::Unlinked,
+                held_by: 0,
+                handed_over: None,
+                predecessor: None,
             }),
         );
         if let Some(of) = self.files.get_mut(&key) {
@@ -565,8 +586,11 @@ impl Reader {
             if !was_touched && of.touched {
                 self.touched_files.push(key);
             }
-            if of.rotated_at.is_some() || of.assembler.pending_start().is_some() {
+            if of.rotated_at.is_some() || of.assembler.in_progress() {
                 self.attention.insert(key);
+            }
+            if of.predecessor.is_some() {
+                self.settle_adoption(key);
             }
         }
         more
@@ -589,6 +613,11 @@ impl Reader {
         let Some(of) = files.get_mut(&key) else {
             return false;
         };
+        if of.held_by > 0 {
+            // A rotated predecessor is not drained yet: its lines are older, and what it ends
+            // with may continue here (`succession`).
+            return false;
+        }
         let now = Instant::now();
         if of.ctx.is_none() {
             match of.tailed.refresh_fingerprint() {
@@ -619,11 +648,13 @@ impl Reader {
                 assembler,
                 touched,
                 clock,
+                predecessor,
                 ..
             } = &mut **of;
             let Some(ctx) = ctx.as_ref() else {
                 return false;
             };
+            let pred = predecessor.as_ref().map(|p| &p.ctx);
             let mut emit_ctx = EmitCtx {
                 encoder,
                 batch,
@@ -636,7 +667,7 @@ impl Reader {
                 cfg.input.max_line_bytes,
                 &mut |line: Line<'_>| {
                     *touched = true;
-                    handle_line(line, ctx, format, assembler, clock, &mut emit_ctx);
+                    handle_line(line, ctx, pred, format, assembler, clock, &mut emit_ctx);
                     if full(emit_ctx.batch, cfg) {
                         ControlFlow::Break(())
                     } else {
@@ -691,16 +722,24 @@ impl Reader {
             attention,
             ..
         } = self;
+        let mut handoffs: Vec<FileKey> = Vec::new();
+        let mut adopters: Vec<FileKey> = Vec::new();
         attention.retain(|key| {
             let Some(of) = files.get_mut(key) else {
                 return false; // closed
             };
             let of = &mut **of;
+            if of.handed_over.is_some() {
+                // Drained; closed once the successor has emitted what it took over.
+                return true;
+            }
             let done = of.rotated_at.is_some()
                 && of
                     .at_eof_since
                     .is_some_and(|t| now.duration_since(t) >= ROTATED_GRACE);
-            let Some(ctx) = of.ctx.as_ref() else {
+            let pred = of.predecessor.as_ref().map(|p| &p.ctx);
+            // Without a context of its own a file has read nothing: all it holds is adopted.
+            let Some(ctx) = of.ctx.as_ref().or(pred) else {
                 if done && !closing.contains(&of.key) {
                     closing.push(of.key);
                 }
@@ -713,19 +752,37 @@ impl Reader {
                 now,
             };
             let before = of.boundary();
-            of.assembler
-                .flush_idle(now, &mut |ev| emit_ctx.emit(ctx, ev, false));
+            // A rotated file with a live successor keeps what its end holds for it.
+            let linked = of.rotated_at.is_some() && of.link.holds().is_some();
+            if !linked {
+                of.assembler.flush_idle(now, &mut |ev| {
+                    emit_ctx.emit(origin(ctx, pred, ev), ev, false)
+                });
+            }
             if done && !closing.contains(&of.key) {
+                if linked && of.assembler.in_progress() && of.ctx.is_some() {
+                    handoffs.push(of.key);
+                    return true;
+                }
                 of.assembler
-                    .flush_all(&mut |ev| emit_ctx.emit(ctx, ev, false));
+                    .flush_all(&mut |ev| emit_ctx.emit(origin(ctx, pred, ev), ev, false));
                 closing.push(of.key);
+            }
+            if of.predecessor.is_some() {
+                adopters.push(of.key);
             }
             if of.boundary() != before && !of.touched {
                 of.touched = true;
                 touched_files.push(of.key);
             }
-            of.rotated_at.is_some() || of.assembler.pending_start().is_some()
+            of.rotated_at.is_some() || of.assembler.in_progress()
         });
+        for key in handoffs {
+            self.hand_over(key, now);
+        }
+        for key in adopters {
+            self.settle_adoption(key);
+        }
         if !self.closing.is_empty() && self.batch.opened.is_none() {
             // Nothing waiting in the batch: seal now so closed files are released promptly.
             self.seal();
@@ -786,7 +843,10 @@ impl Reader {
             }
             if let Some(of) = self.files.remove(&key) {
                 self.by_id.remove(&of.tailed.id);
-                self.by_real_path.remove(&of.tailed.real_path);
+                if self.by_real_path.get(&of.tailed.real_path) == Some(&key) {
+                    self.by_real_path.remove(&of.tailed.real_path);
+                }
+                self.closed_in_succession(&of);
                 tracing::debug!(path = %of.tailed.real_path.display(), "closed a rotated file read to its end");
             }
         }
@@ -884,9 +944,23 @@ impl EmitCtx<'_> {
     }
 }
 
+/// The context an event is shipped with: its predecessor's when it began there (its `_id` is
+/// derived from that file and offset, so a replay of the predecessor gives the same one).
+fn origin<'c>(
+    own: &'c FileContext,
+    pred: Option<&'c FileContext>,
+    ev: &parse::assemble::Event<'_>,
+) -> &'c FileContext {
+    match pred {
+        Some(p) if ev.adopted => p,
+        _ => own,
+    }
+}
+
 fn handle_line(
     line: Line<'_>,
     ctx: &FileContext,
+    pred: Option<&FileContext>,
     format: &mut Option<Format>,
     assembler: &mut Assembler,
     clock: &mut clock::FileClock,
@@ -906,7 +980,11 @@ fn handle_line(
             let now = out.now;
             // The cut line's flag belongs to the event that contains it, which ends with it.
             assembler.push(rec, line.start, line.end, now, &mut |ev| {
-                out.emit(ctx, ev, line.truncated && ev.end == line.end)
+                out.emit(
+                    origin(ctx, pred, ev),
+                    ev,
+                    line.truncated && ev.end == line.end,
+                )
             });
         }
         Err(reason) => {
