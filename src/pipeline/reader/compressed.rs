@@ -55,13 +55,13 @@ impl Reader {
         if self.first_start {
             return;
         }
-        let mut owed: Vec<CheckpointEntry> = self
-            .resume
-            .values()
-            .filter(|e| !e.done)
-            .cloned()
-            .collect();
-        owed.extend(std::mem::take(&mut self.displaced).into_iter().filter(|e| !e.done));
+        let mut owed: Vec<CheckpointEntry> =
+            self.resume.values().filter(|e| !e.done).cloned().collect();
+        owed.extend(
+            std::mem::take(&mut self.displaced)
+                .into_iter()
+                .filter(|e| !e.done),
+        );
         // Compressed files read to their end before (the checkpoint keeps them while they exist).
         let read: HashSet<(FileId, String)> = self
             .resume
@@ -79,7 +79,8 @@ impl Reader {
             self.resume.remove(&e.id);
             for (i, s) in siblings.into_iter().enumerate().skip(at) {
                 let owes = i == at;
-                if queued.contains(&s.id) || (!owes && read.contains(&(s.id, s.fingerprint.to_hex())))
+                if queued.contains(&s.id)
+                    || (!owes && read.contains(&(s.id, s.fingerprint.to_hex())))
                 {
                     continue;
                 }
@@ -148,7 +149,10 @@ impl Reader {
                     tailed.path = p.entry.path.clone();
                     tailed.real_path = p.gz.clone();
                     let size = tailed.size().unwrap_or(0);
-                    if tailed.fingerprint.is_none_or(|f| Some(f) != p.entry.fingerprint()) {
+                    if tailed
+                        .fingerprint
+                        .is_none_or(|f| Some(f) != p.entry.fingerprint())
+                    {
                         tracing::warn!(path = %p.gz.display(), "compressed file changed before it was read; skipping it");
                         self.give_up(p.key);
                         continue;

@@ -534,7 +534,13 @@ impl Reader {
     }
 
     /// Makes `tailed`, positioned at `resume` (at most `size`), an open file under `key`.
-    fn insert_open(&mut self, key: FileKey, mut tailed: TailedFile, resume: u64, size: u64) -> FileKey {
+    fn insert_open(
+        &mut self,
+        key: FileKey,
+        mut tailed: TailedFile,
+        resume: u64,
+        size: u64,
+    ) -> FileKey {
         let resume = resume.min(size);
         tailed.start_at(resume);
         let format = match self.cfg.parse.format {

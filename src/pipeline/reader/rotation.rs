@@ -49,7 +49,8 @@ impl Reader {
     /// or rotated away while the agent was down. They are read like any rotated file (from the
     /// checkpoint's offset, else from the head). Files read to their end stay known (retired in
     /// delivery, and so in the checkpoint) until they disappear, so nothing is read twice.
-    /// Compressed (`.gz`) and temporary (`.tmp`) files are never read.
+    /// Compressed (`.gz`) and temporary (`.tmp`) files are not read here (`compressed` reads a
+    /// `.gz` the checkpoint still owes bytes of).
     pub(super) fn scan_siblings(&mut self) {
         let retired: Vec<(FileKey, FileId, crate::tail::Fingerprint, u64, PathBuf)> = self
             .delivery
