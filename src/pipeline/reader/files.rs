@@ -1,0 +1,162 @@
+//! Opening and closing files: the scan for new files and files gone from their path, and
+//! making a file an open one (its checkpoint offset, clock, pod and assembler). Reads nothing
+//! of a file's lines.
+
+use super::*;
+
+impl Reader {
+    /// Looks for new files and for files that are no longer at their path.
+    pub(super) fn rescan(&mut self) {
+        let by_id = &self.by_id;
+        let found = discover::scan_known(&self.cfg.input.include, &self.cfg.input.exclude, &|id| {
+            by_id.contains_key(&id)
+        });
+        let present: HashSet<FileId> = found.iter().map(|f| f.id).collect();
+        let wall = std::time::SystemTime::now();
+        for f in found {
+            if self.by_id.contains_key(&f.id) {
+                continue;
+            }
+            let stale = self
+                .cfg
+                .input
+                .ignore_older
+                .is_some_and(|age| wall.duration_since(f.modified).is_ok_and(|d| d > age));
+            if stale && !self.resume.contains_key(&f.id) {
+                continue;
+            }
+            self.open(f, false);
+        }
+        let now = Instant::now();
+        for of in self.files.values_mut() {
+            if of.rotated_at.is_none() && !present.contains(&of.tailed.id) {
+                tracing::debug!(path = %of.tailed.path.display(), "file rotated or deleted; reading it to its end");
+                of.rotated_at = Some(now);
+                self.attention.insert(of.key);
+            }
+        }
+        self.scan_siblings();
+        self.open_compressed();
+        self.link_successors();
+        self.bound_rotated();
+        if let Some(w) = &mut self.watcher {
+            let mut dirs: HashSet<PathBuf> = self
+                .watch_roots
+                .iter()
+                .filter(|d| d.is_dir())
+                .cloned()
+                .collect();
+            for of in self.files.values() {
+                if let Some(parent) = of.tailed.real_path.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
+            for d in &dirs {
+                w.watch_dir(d);
+            }
+            w.retain_dirs(&dirs);
+            self.unwatched = self
+                .files
+                .values()
+                .filter(|of| {
+                    !of.tailed
+                        .real_path
+                        .parent()
+                        .is_some_and(|dir| w.is_watched(dir))
+                })
+                .map(|of| of.key)
+                .collect();
+        }
+        self.metrics.files_open.set(self.files.len() as i64);
+        self.metrics.files_rotated_open.set(
+            self.files
+                .values()
+                .filter(|f| f.rotated_at.is_some())
+                .count() as i64,
+        );
+    }
+
+    pub(super) fn open(&mut self, f: Found, rotated: bool) -> Option<FileKey> {
+        // A file rotated while the agent was down is opened by its real (new) name.
+        let open_path = if rotated { &f.real_path } else { &f.path };
+        let mut tailed = match TailedFile::open(open_path.clone(), f.real_path.clone(), 0) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(path = %f.path.display(), error = %e, "cannot open log file; will retry at the next scan");
+                return None;
+            }
+        };
+        tailed.path = f.path.clone();
+        if tailed.id != f.id {
+            // Replaced between the scan and the open; the next scan sees the new one.
+            return None;
+        }
+        let resume = match self.resume.remove(&f.id) {
+            Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {
+                e.offset.min(f.size)
+            }
+            Some(e) => {
+                tracing::info!(path = %f.path.display(), "inode reused by a new file; reading it from the head");
+                // The entry's own file may live on compressed (see `compressed`).
+                self.displaced.push(e);
+                0
+            }
+            None if self.first_start && self.cfg.input.read_from == ReadFrom::Tail => f.size,
+            None => 0,
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        Some(self.insert_open(key, tailed, resume, f.size))
+    }
+
+    /// Makes `tailed`, positioned at `resume` (at most `size`), an open file under `key`.
+    pub(super) fn insert_open(
+        &mut self,
+        key: FileKey,
+        mut tailed: TailedFile,
+        resume: u64,
+        size: u64,
+    ) -> FileKey {
+        let resume = resume.min(size);
+        tailed.start_at(resume);
+        let format = match self.cfg.parse.format {
+            FormatChoice::Auto => None,
+            FormatChoice::Cri => Some(Format::Cri),
+            FormatChoice::Docker => Some(Format::Docker),
+        };
+        let clock =
+            clock::FileClock::open(tailed.file(), resume, format, self.cfg.input.max_line_bytes);
+        let pod = kubernetes::path::pod_ref(&tailed.path, &tailed.real_path);
+        self.by_id.insert(tailed.id, key);
+        self.by_real_path.insert(tailed.real_path.clone(), key);
+        self.files.insert(
+            key,
+            Box::new(OpenFile {
+                key,
+                tailed,
+                ctx: None,
+                format,
+                assembler: Assembler::new(self.assembler_cfg.clone()),
+                sealed_boundary: resume,
+                tracked: false,
+                touched: false,
+                rotated_at: None,
+                at_eof_since: None,
+                resume,
+                opened_at: Instant::now(),
+                pod,
+                meta_version: None,
+                clock,
+                link: succession::Link::Unlinked,
+                held_by: 0,
+                handed_over: None,
+                predecessor: None,
+            }),
+        );
+        if let Some(of) = self.files.get_mut(&key) {
+            track(of, &self.delivery);
+        }
+        self.metrics.files_open.set(self.files.len() as i64);
+        key
+    }
+}
