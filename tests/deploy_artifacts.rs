@@ -1,8 +1,9 @@
 //! The dashboards and alert rules users import (dashboards/grafana/sluice.json,
 //! dashboards/kibana/sluice.ndjson, the chart's PrometheusRule) checked against a real agent:
 //! every metric name they use is in its real `/metrics`, every `outcome` label value is one the
-//! sink emits, and every field the Kibana objects name is in a document the agent really wrote
-//! to Elasticsearch (an event, and a dead letter it produced from a mapping conflict).
+//! sink emits, and every field the Kibana objects name (saved searches, Lens visualizations,
+//! dashboard controls) is in a document the agent really wrote to Elasticsearch (an event, and
+//! a dead letter it produced from a mapping conflict).
 //! There is no Grafana, Prometheus or Kibana here: this is what can be checked without them.
 
 mod support;
@@ -267,6 +268,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     assert_eq!(views.len(), 2);
     let kql_field = Regex::new(r"([A-Za-z@_][A-Za-z0-9@_.]*)\s*:").unwrap();
     let mut searches = 0;
+    let mut lenses = 0;
     for o in &objects {
         let refs = o["references"].as_array().unwrap();
         for r in refs {
@@ -322,13 +324,119 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
             "dashboard" => {
                 let panels: Vec<Value> =
                     serde_json::from_str(a["panelsJSON"].as_str().unwrap()).unwrap();
-                assert_eq!(panels.len(), 3);
+                assert_eq!(
+                    panels.len(),
+                    7,
+                    "4 Lens visualizations and 3 saved searches"
+                );
                 for p in panels {
                     let name = p["panelRefName"].as_str().unwrap();
+                    let r = refs
+                        .iter()
+                        .find(|r| r["name"] == name)
+                        .unwrap_or_else(|| panic!("panel {name} has no reference"));
+                    assert_eq!(r["type"], p["type"], "panel {name}");
+                }
+                // Controls: every field is in the documents of its data view, and the data view
+                // is referenced the way Kibana extracts it (`controlGroup_<id>:optionsListDataView`).
+                let controls: serde_json::Map<String, Value> =
+                    serde_json::from_str(a["controlGroupInput"]["panelsJSON"].as_str().unwrap())
+                        .unwrap();
+                let mut control_fields = BTreeSet::new();
+                for (id, c) in &controls {
+                    assert_eq!(c["type"], "optionsListControl", "{id}");
+                    let input = &c["explicitInput"];
+                    assert_eq!(input["id"].as_str(), Some(id.as_str()));
+                    let view = input["dataViewId"].as_str().unwrap();
+                    let r = refs
+                        .iter()
+                        .find(|r| r["name"] == format!("controlGroup_{id}:optionsListDataView"))
+                        .unwrap_or_else(|| panic!("control {id} has no data view reference"));
+                    assert_eq!(r["id"], view, "control {id}");
+                    let field = input["fieldName"].as_str().unwrap();
                     assert!(
-                        refs.iter().any(|r| r["name"] == name),
-                        "panel {name} has no reference"
+                        views[view].contains(field),
+                        "control {id}: field {field} is not in what the agent writes: {:?}",
+                        views[view]
                     );
+                    control_fields.insert(field.to_string());
+                }
+                assert_eq!(
+                    control_fields,
+                    ["kubernetes.namespace", "kubernetes.pod.name", "log.level"]
+                        .map(String::from)
+                        .into(),
+                );
+            }
+            "lens" => {
+                lenses += 1;
+                let state = &a["state"];
+                let layers = state["datasourceStates"]["indexpattern"]["layers"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{}: no form-based layers", o["id"]));
+                assert!(!layers.is_empty(), "{}", o["id"]);
+                let query = state["query"]["query"].as_str().unwrap();
+                for (layer, l) in layers {
+                    let name = format!("indexpattern-datasource-layer-{layer}");
+                    let view = refs
+                        .iter()
+                        .find(|r| r["name"] == name)
+                        .unwrap_or_else(|| panic!("{}: no reference {name}", o["id"]));
+                    let fields = views[view["id"].as_str().unwrap()];
+                    let columns = l["columns"].as_object().unwrap();
+                    let order: BTreeSet<&str> = l["columnOrder"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap())
+                        .collect();
+                    assert_eq!(
+                        order,
+                        columns.keys().map(String::as_str).collect(),
+                        "{}: columnOrder",
+                        o["id"]
+                    );
+                    let mut named: Vec<String> = columns
+                        .values()
+                        .filter(|c| c["operationType"] != "count")
+                        .map(|c| c["sourceField"].as_str().unwrap().to_string())
+                        .collect();
+                    named.extend(kql_field.captures_iter(query).map(|c| c[1].to_string()));
+                    for f in named {
+                        assert!(
+                            fields.contains(&f),
+                            "{}: field {f} is not in what the agent writes: {fields:?}",
+                            o["id"]
+                        );
+                    }
+                    // The chart draws columns of this layer only.
+                    let vis = state["visualization"]["layers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["layerId"] == layer.as_str())
+                        .unwrap_or_else(|| panic!("{}: layer {layer} is not drawn", o["id"]));
+                    let mut drawn = Vec::new();
+                    for key in ["xAccessor", "splitAccessor", "metric"] {
+                        drawn.extend(vis[key].as_str());
+                    }
+                    for key in ["accessors", "groups"] {
+                        drawn.extend(
+                            vis[key]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|c| c.as_str()),
+                        );
+                    }
+                    assert!(!drawn.is_empty(), "{}", o["id"]);
+                    for c in drawn {
+                        assert!(
+                            columns.contains_key(c),
+                            "{}: draws unknown column {c}",
+                            o["id"]
+                        );
+                    }
                 }
             }
             "index-pattern" => {}
@@ -336,4 +444,5 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         }
     }
     assert_eq!(searches, 3);
+    assert_eq!(lenses, 4);
 }
