@@ -224,8 +224,13 @@ pub async fn import(
     if !matches!(base.scheme(), "http" | "https") {
         return Err(KibanaError::Url(base.to_string()));
     }
-    if matches!(es.auth, Auth::Aws(_)) {
-        return Err(KibanaError::AwsAuth);
+    match es.auth {
+        Auth::Aws(_) => return Err(KibanaError::AwsAuth),
+        Auth::None => {}
+        _ if base.scheme() == "http" => tracing::warn!(
+            "credentials are configured for a plain http Kibana: they travel unencrypted"
+        ),
+        _ => {}
     }
     let ndjson = objects(es);
     let total = ndjson.lines().count();
