@@ -109,22 +109,6 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     let index = unique("deploy-art");
     let dead = unique("deploy-art-dl");
     let http = reqwest::blocking::Client::new();
-    // json.n is a number here: a string there is a mapping conflict, which the agent dead-letters.
-    let template = serde_json::json!({
-        "index_patterns": [format!("{index}-*")],
-        // Above the agent's own template (priority 200, installed by `setup: auto`): only the
-        // highest-priority template applies.
-        "priority": 500,
-        "template": {"mappings": {"properties": {"json": {"properties": {"n": {"type": "long"}}}}}}
-    });
-    let resp = http
-        .put(format!("{}/_index_template/{index}", es.url))
-        .header("content-type", "application/json")
-        .body(template.to_string())
-        .send()
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
-
     let port = free_port();
     let config = node.root().join("sluice.yaml");
     std::fs::write(
@@ -141,6 +125,43 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         ),
     )
     .unwrap();
+    // The agent's own templates first (`sluice setup`), so the indices get its real mappings.
+    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(&config)
+        .arg("setup")
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "sluice setup: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    // The same mappings with json.n a number: a string there is a mapping conflict, which the
+    // agent dead-letters (with its template `json` is `flattened` and nothing can conflict).
+    let agent_template = es.get(&format!("_index_template/sluice_{index}"));
+    let mut mappings =
+        agent_template["index_templates"][0]["index_template"]["template"]["mappings"].clone();
+    assert!(
+        mappings["properties"]["json"].is_object(),
+        "{agent_template}"
+    );
+    mappings["properties"]["json"] = serde_json::json!({"properties": {"n": {"type": "long"}}});
+    let template = serde_json::json!({
+        "index_patterns": [format!("{index}-*")],
+        // Above the agent's own template (priority 200): only the highest-priority template
+        // applies.
+        "priority": 500,
+        "template": {"mappings": mappings}
+    });
+    let resp = http
+        .put(format!("{}/_index_template/{index}", es.url))
+        .header("content-type", "application/json")
+        .body(template.to_string())
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+
     let pod = node.add_pod("shop", "checkout-7d9f", "app", false);
     pod.line(
         &ts(1),
@@ -246,6 +267,9 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         })
         .collect();
     assert_eq!(ids.len(), objects.len(), "duplicate saved object ids");
+    // (data view id, field, what its mapping must be: "keyword" to bucket by it (Lens terms,
+    // controls), "date" for a histogram, "any" to search or show it).
+    let mut used: BTreeSet<(String, String, &str)> = BTreeSet::new();
     // Data view id → the fields of the documents its indices hold.
     let mut views = std::collections::BTreeMap::new();
     for o in objects.iter().filter(|o| o["type"] == "index-pattern") {
@@ -263,6 +287,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         };
         let time = o["attributes"]["timeFieldName"].as_str().unwrap();
         assert!(fields.contains(time), "{title}: time field {time}");
+        used.insert((o["id"].as_str().unwrap().into(), time.into(), "date"));
         views.insert(o["id"].as_str().unwrap().to_string(), fields);
     }
     assert_eq!(views.len(), 2);
@@ -297,7 +322,8 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                     .iter()
                     .find(|r| r["name"] == ref_name)
                     .expect("index reference");
-                let fields = views[view["id"].as_str().unwrap()];
+                let view_id = view["id"].as_str().unwrap();
+                let fields = views[view_id];
                 let mut named: Vec<String> = a["columns"]
                     .as_array()
                     .unwrap()
@@ -319,6 +345,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                         "{}: field {f} is not in what the agent writes: {fields:?}",
                         o["id"]
                     );
+                    used.insert((view_id.into(), f, "any"));
                 }
             }
             "dashboard" => {
@@ -360,6 +387,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                         views[view]
                     );
                     control_fields.insert(field.to_string());
+                    used.insert((view.into(), field.into(), "keyword"));
                 }
                 assert_eq!(
                     control_fields,
@@ -382,8 +410,19 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                         .iter()
                         .find(|r| r["name"] == name)
                         .unwrap_or_else(|| panic!("{}: no reference {name}", o["id"]));
-                    let fields = views[view["id"].as_str().unwrap()];
+                    let view_id = view["id"].as_str().unwrap();
+                    let fields = views[view_id];
                     let columns = l["columns"].as_object().unwrap();
+                    for c in columns.values() {
+                        let need = match c["operationType"].as_str().unwrap() {
+                            "count" => continue,
+                            "terms" => "keyword",
+                            "date_histogram" => "date",
+                            _ => "any",
+                        };
+                        let f = c["sourceField"].as_str().unwrap();
+                        used.insert((view_id.into(), f.into(), need));
+                    }
                     let order: BTreeSet<&str> = l["columnOrder"]
                         .as_array()
                         .unwrap()
@@ -408,6 +447,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                             "{}: field {f} is not in what the agent writes: {fields:?}",
                             o["id"]
                         );
+                        used.insert((view_id.into(), f, "any"));
                     }
                     // The chart draws columns of this layer only.
                     let vis = state["visualization"]["layers"]
@@ -445,4 +485,38 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     }
     assert_eq!(searches, 3);
     assert_eq!(lenses, 4);
+
+    // Every field used is in the real mapping of the indices the agent wrote (the dead-letter
+    // template is `dynamic: false`: a field only in `_source` cannot be searched), with a type
+    // that can do what the object does with it.
+    let patterns = std::collections::BTreeMap::from([
+        ("sluice-logs-kubernetes", format!("{index}-*")),
+        ("sluice-dead-letter", format!("{dead}-*")),
+    ]);
+    assert!(used.len() >= 15, "{used:?}");
+    for (view, field, need) in &used {
+        let pattern = &patterns[view.as_str()];
+        let m = es.get(&format!("{pattern}/_mapping/field/{field}"));
+        let types: BTreeSet<String> = m
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|i| i["mappings"][field.as_str()]["mapping"].as_object())
+            .flat_map(|leaf| leaf.values())
+            .map(|v| v["type"].as_str().unwrap_or("object").to_string())
+            .collect();
+        assert!(
+            !types.is_empty(),
+            "{view}: {field} is not mapped in {pattern}: {m}"
+        );
+        let ok = match *need {
+            "keyword" => types.iter().all(|t| t == "keyword"),
+            "date" => types.iter().all(|t| t == "date" || t == "date_nanos"),
+            _ => true,
+        };
+        assert!(
+            ok,
+            "{view}: {field} is mapped {types:?} in {pattern}, needs {need}"
+        );
+    }
 }
