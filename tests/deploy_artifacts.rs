@@ -3,7 +3,8 @@
 //! every metric name they use is in its real `/metrics`, every `outcome` label value is one the
 //! sink emits, and every field the Kibana objects name (saved searches, Lens visualizations,
 //! dashboard controls) is in a document the agent really wrote to Elasticsearch (an event, and
-//! a dead letter it produced from a mapping conflict).
+//! a dead letter it produced from a mapping conflict) and in the real mapping of its index, with
+//! a type that can do what the object does with it.
 //! There is no Grafana, Prometheus or Kibana here: this is what can be checked without them.
 
 mod support;
