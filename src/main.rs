@@ -49,7 +49,16 @@ enum Command {
     /// Validate the configuration and print it; exit 0 if valid.
     Check,
     /// Install the index templates (and lifecycle policy) in Elasticsearch, then exit.
-    Setup,
+    Setup {
+        /// Also import the bundled Kibana saved objects (data views, searches, Lens
+        /// visualizations, dashboard) into the Kibana at this URL, with the credentials and TLS
+        /// settings of `elasticsearch:`.
+        #[arg(long, value_name = "URL")]
+        kibana: Option<reqwest::Url>,
+        /// The Kibana space to import into (default: the default space).
+        #[arg(long, value_name = "SPACE", requires = "kibana")]
+        kibana_space: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -102,7 +111,16 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => run(config, usize::from(cli.worker_threads)),
-        Command::Setup => setup(config),
+        Command::Setup {
+            kibana,
+            kibana_space,
+        } => {
+            let space = kibana_space
+                .as_deref()
+                .map(sluice::sink::kibana::Space::parse)
+                .transpose()?;
+            setup(config, kibana.map(|url| (url, space)))
+        }
     }
 }
 
@@ -127,7 +145,11 @@ fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {
     })
 }
 
-fn setup(config: Config) -> anyhow::Result<()> {
+/// `sluice setup`: the Elasticsearch templates, then (with `--kibana`) the Kibana objects.
+fn setup(
+    config: Config,
+    kibana: Option<(reqwest::Url, Option<sluice::sink::kibana::Space>)>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -137,6 +159,16 @@ fn setup(config: Config) -> anyhow::Result<()> {
         let done = sluice::sink::elasticsearch::bootstrap::run(&service, &config).await?;
         for d in done {
             println!("{d}");
+        }
+        if let Some((url, space)) = kibana {
+            let client = sluice::sink::elasticsearch::service::http_client(&config.elasticsearch)?;
+            let done =
+                sluice::sink::kibana::import(&client, &config.elasticsearch, &url, space.as_ref())
+                    .await?;
+            println!(
+                "Kibana saved objects: {} imported (overwritten if present) at {}",
+                done.objects, done.url
+            );
         }
         Ok(())
     })

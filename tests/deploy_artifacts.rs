@@ -1,8 +1,10 @@
 //! The dashboards and alert rules users import (dashboards/grafana/sluice.json,
 //! dashboards/kibana/sluice.ndjson, the chart's PrometheusRule) checked against a real agent:
 //! every metric name they use is in its real `/metrics`, every `outcome` label value is one the
-//! sink emits, and every field the Kibana objects name is in a document the agent really wrote
-//! to Elasticsearch (an event, and a dead letter it produced from a mapping conflict).
+//! sink emits, and every field the Kibana objects name (saved searches, Lens visualizations,
+//! dashboard controls) is in a document the agent really wrote to Elasticsearch (an event, and
+//! a dead letter it produced from a mapping conflict) and in the real mapping of its index, with
+//! a type that can do what the object does with it.
 //! There is no Grafana, Prometheus or Kibana here: this is what can be checked without them.
 
 mod support;
@@ -108,22 +110,6 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     let index = unique("deploy-art");
     let dead = unique("deploy-art-dl");
     let http = reqwest::blocking::Client::new();
-    // json.n is a number here: a string there is a mapping conflict, which the agent dead-letters.
-    let template = serde_json::json!({
-        "index_patterns": [format!("{index}-*")],
-        // Above the agent's own template (priority 200, installed by `setup: auto`): only the
-        // highest-priority template applies.
-        "priority": 500,
-        "template": {"mappings": {"properties": {"json": {"properties": {"n": {"type": "long"}}}}}}
-    });
-    let resp = http
-        .put(format!("{}/_index_template/{index}", es.url))
-        .header("content-type", "application/json")
-        .body(template.to_string())
-        .send()
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
-
     let port = free_port();
     let config = node.root().join("sluice.yaml");
     std::fs::write(
@@ -140,6 +126,43 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         ),
     )
     .unwrap();
+    // The agent's own templates first (`sluice setup`), so the indices get its real mappings.
+    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(&config)
+        .arg("setup")
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "sluice setup: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    // The same mappings with json.n a number: a string there is a mapping conflict, which the
+    // agent dead-letters (with its template `json` is `flattened` and nothing can conflict).
+    let agent_template = es.get(&format!("_index_template/sluice_{index}"));
+    let mut mappings =
+        agent_template["index_templates"][0]["index_template"]["template"]["mappings"].clone();
+    assert!(
+        mappings["properties"]["json"].is_object(),
+        "{agent_template}"
+    );
+    mappings["properties"]["json"] = serde_json::json!({"properties": {"n": {"type": "long"}}});
+    let template = serde_json::json!({
+        "index_patterns": [format!("{index}-*")],
+        // Above the agent's own template (priority 200): only the highest-priority template
+        // applies.
+        "priority": 500,
+        "template": {"mappings": mappings}
+    });
+    let resp = http
+        .put(format!("{}/_index_template/{index}", es.url))
+        .header("content-type", "application/json")
+        .body(template.to_string())
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+
     let pod = node.add_pod("shop", "checkout-7d9f", "app", false);
     pod.line(
         &ts(1),
@@ -245,6 +268,9 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         })
         .collect();
     assert_eq!(ids.len(), objects.len(), "duplicate saved object ids");
+    // (data view id, field, what its mapping must be: "keyword" to bucket by it (Lens terms,
+    // controls), "date" for a histogram, "any" to search or show it).
+    let mut used: BTreeSet<(String, String, &str)> = BTreeSet::new();
     // Data view id → the fields of the documents its indices hold.
     let mut views = std::collections::BTreeMap::new();
     for o in objects.iter().filter(|o| o["type"] == "index-pattern") {
@@ -262,11 +288,13 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         };
         let time = o["attributes"]["timeFieldName"].as_str().unwrap();
         assert!(fields.contains(time), "{title}: time field {time}");
+        used.insert((o["id"].as_str().unwrap().into(), time.into(), "date"));
         views.insert(o["id"].as_str().unwrap().to_string(), fields);
     }
     assert_eq!(views.len(), 2);
     let kql_field = Regex::new(r"([A-Za-z@_][A-Za-z0-9@_.]*)\s*:").unwrap();
     let mut searches = 0;
+    let mut lenses = 0;
     for o in &objects {
         let refs = o["references"].as_array().unwrap();
         for r in refs {
@@ -295,7 +323,8 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                     .iter()
                     .find(|r| r["name"] == ref_name)
                     .expect("index reference");
-                let fields = views[view["id"].as_str().unwrap()];
+                let view_id = view["id"].as_str().unwrap();
+                let fields = views[view_id];
                 let mut named: Vec<String> = a["columns"]
                     .as_array()
                     .unwrap()
@@ -317,18 +346,138 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
                         "{}: field {f} is not in what the agent writes: {fields:?}",
                         o["id"]
                     );
+                    used.insert((view_id.into(), f, "any"));
                 }
             }
             "dashboard" => {
                 let panels: Vec<Value> =
                     serde_json::from_str(a["panelsJSON"].as_str().unwrap()).unwrap();
-                assert_eq!(panels.len(), 3);
+                assert_eq!(
+                    panels.len(),
+                    7,
+                    "4 Lens visualizations and 3 saved searches"
+                );
                 for p in panels {
                     let name = p["panelRefName"].as_str().unwrap();
+                    let r = refs
+                        .iter()
+                        .find(|r| r["name"] == name)
+                        .unwrap_or_else(|| panic!("panel {name} has no reference"));
+                    assert_eq!(r["type"], p["type"], "panel {name}");
+                }
+                // Controls: every field is in the documents of its data view, and the data view
+                // is referenced the way Kibana extracts it (`controlGroup_<id>:optionsListDataView`).
+                let controls: serde_json::Map<String, Value> =
+                    serde_json::from_str(a["controlGroupInput"]["panelsJSON"].as_str().unwrap())
+                        .unwrap();
+                let mut control_fields = BTreeSet::new();
+                for (id, c) in &controls {
+                    assert_eq!(c["type"], "optionsListControl", "{id}");
+                    let input = &c["explicitInput"];
+                    assert_eq!(input["id"].as_str(), Some(id.as_str()));
+                    let view = input["dataViewId"].as_str().unwrap();
+                    let r = refs
+                        .iter()
+                        .find(|r| r["name"] == format!("controlGroup_{id}:optionsListDataView"))
+                        .unwrap_or_else(|| panic!("control {id} has no data view reference"));
+                    assert_eq!(r["id"], view, "control {id}");
+                    let field = input["fieldName"].as_str().unwrap();
                     assert!(
-                        refs.iter().any(|r| r["name"] == name),
-                        "panel {name} has no reference"
+                        views[view].contains(field),
+                        "control {id}: field {field} is not in what the agent writes: {:?}",
+                        views[view]
                     );
+                    control_fields.insert(field.to_string());
+                    used.insert((view.into(), field.into(), "keyword"));
+                }
+                assert_eq!(
+                    control_fields,
+                    ["kubernetes.namespace", "kubernetes.pod.name", "log.level"]
+                        .map(String::from)
+                        .into(),
+                );
+            }
+            "lens" => {
+                lenses += 1;
+                let state = &a["state"];
+                let layers = state["datasourceStates"]["indexpattern"]["layers"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{}: no form-based layers", o["id"]));
+                assert!(!layers.is_empty(), "{}", o["id"]);
+                let query = state["query"]["query"].as_str().unwrap();
+                for (layer, l) in layers {
+                    let name = format!("indexpattern-datasource-layer-{layer}");
+                    let view = refs
+                        .iter()
+                        .find(|r| r["name"] == name)
+                        .unwrap_or_else(|| panic!("{}: no reference {name}", o["id"]));
+                    let view_id = view["id"].as_str().unwrap();
+                    let fields = views[view_id];
+                    let columns = l["columns"].as_object().unwrap();
+                    for c in columns.values() {
+                        let need = match c["operationType"].as_str().unwrap() {
+                            "count" => continue,
+                            "terms" => "keyword",
+                            "date_histogram" => "date",
+                            _ => "any",
+                        };
+                        let f = c["sourceField"].as_str().unwrap();
+                        used.insert((view_id.into(), f.into(), need));
+                    }
+                    let order: BTreeSet<&str> = l["columnOrder"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap())
+                        .collect();
+                    assert_eq!(
+                        order,
+                        columns.keys().map(String::as_str).collect(),
+                        "{}: columnOrder",
+                        o["id"]
+                    );
+                    let mut named: Vec<String> = columns
+                        .values()
+                        .filter(|c| c["operationType"] != "count")
+                        .map(|c| c["sourceField"].as_str().unwrap().to_string())
+                        .collect();
+                    named.extend(kql_field.captures_iter(query).map(|c| c[1].to_string()));
+                    for f in named {
+                        assert!(
+                            fields.contains(&f),
+                            "{}: field {f} is not in what the agent writes: {fields:?}",
+                            o["id"]
+                        );
+                        used.insert((view_id.into(), f, "any"));
+                    }
+                    // The chart draws columns of this layer only.
+                    let vis = state["visualization"]["layers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|v| v["layerId"] == layer.as_str())
+                        .unwrap_or_else(|| panic!("{}: layer {layer} is not drawn", o["id"]));
+                    let mut drawn = Vec::new();
+                    for key in ["xAccessor", "splitAccessor", "metric"] {
+                        drawn.extend(vis[key].as_str());
+                    }
+                    for key in ["accessors", "groups"] {
+                        drawn.extend(
+                            vis[key]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|c| c.as_str()),
+                        );
+                    }
+                    assert!(!drawn.is_empty(), "{}", o["id"]);
+                    for c in drawn {
+                        assert!(
+                            columns.contains_key(c),
+                            "{}: draws unknown column {c}",
+                            o["id"]
+                        );
+                    }
                 }
             }
             "index-pattern" => {}
@@ -336,4 +485,39 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
         }
     }
     assert_eq!(searches, 3);
+    assert_eq!(lenses, 4);
+
+    // Every field used is in the real mapping of the indices the agent wrote (the dead-letter
+    // template is `dynamic: false`: a field only in `_source` cannot be searched), with a type
+    // that can do what the object does with it.
+    let patterns = std::collections::BTreeMap::from([
+        ("sluice-logs-kubernetes", format!("{index}-*")),
+        ("sluice-dead-letter", format!("{dead}-*")),
+    ]);
+    assert!(used.len() >= 15, "{used:?}");
+    for (view, field, need) in &used {
+        let pattern = &patterns[view.as_str()];
+        let m = es.get(&format!("{pattern}/_mapping/field/{field}"));
+        let types: BTreeSet<String> = m
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|i| i["mappings"][field.as_str()]["mapping"].as_object())
+            .flat_map(|leaf| leaf.values())
+            .map(|v| v["type"].as_str().unwrap_or("object").to_string())
+            .collect();
+        assert!(
+            !types.is_empty(),
+            "{view}: {field} is not mapped in {pattern}: {m}"
+        );
+        let ok = match *need {
+            "keyword" => types.iter().all(|t| t == "keyword"),
+            "date" => types.iter().all(|t| t == "date" || t == "date_nanos"),
+            _ => true,
+        };
+        assert!(
+            ok,
+            "{view}: {field} is mapped {types:?} in {pattern}, needs {need}"
+        );
+    }
 }

@@ -53,48 +53,7 @@ pub struct Service {
 
 impl Service {
     pub fn new(cfg: &ElasticsearchConfig) -> Result<Service, ServiceError> {
-        let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(30));
-        let tls = &cfg.tls;
-        if let Some(ca) = &tls.ca_file {
-            let pem = read(ca)?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-                ServiceError::Tls {
-                    what: format!("{} is not a PEM certificate bundle", ca.display()),
-                    source,
-                }
-            })?;
-            // A custom CA replaces the built-in roots: only that CA's certificates are trusted.
-            b = b.tls_built_in_root_certs(false);
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let Some((cert, key)) = &tls.client_cert {
-            let mut pem = read(cert)?;
-            pem.push(b'\n');
-            pem.extend_from_slice(&read(key)?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|source| ServiceError::Tls {
-                what: format!(
-                    "{} and {} are not a PEM certificate and key",
-                    cert.display(),
-                    key.display()
-                ),
-                source,
-            })?;
-            b = b.identity(id);
-        }
-        if !tls.verify {
-            tracing::warn!(
-                "TLS CERTIFICATE VERIFICATION IS OFF (elasticsearch.tls.verify: false): anyone on the \
-                 path to Elasticsearch can read and change the logs and steal the credentials; use \
-                 tls.ca_file instead"
-            );
-            b = b.danger_accept_invalid_certs(true);
-        }
+        let client = http_client(cfg)?;
         let plain_http = cfg.endpoints.iter().any(|u| u.scheme() == "http");
         match &cfg.auth {
             Auth::None => {}
@@ -126,7 +85,7 @@ impl Service {
             })
             .collect::<Vec<_>>();
         Ok(Service {
-            client: b.build()?,
+            client,
             health: Mutex::new(Health::new(bases.len())),
             healthy_gauge: Gauge::default(),
             bases,
@@ -299,6 +258,53 @@ impl Service {
     fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The HTTP client of `elasticsearch:` (timeouts, TLS: CA, client certificate, verification).
+/// Also used for Kibana by `sluice setup --kibana`, which takes the same TLS settings.
+pub fn http_client(cfg: &ElasticsearchConfig) -> Result<reqwest::Client, ServiceError> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(cfg.request_timeout)
+        .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(30));
+    let tls = &cfg.tls;
+    if let Some(ca) = &tls.ca_file {
+        let pem = read(ca)?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ServiceError::Tls {
+                what: format!("{} is not a PEM certificate bundle", ca.display()),
+                source,
+            })?;
+        // A custom CA replaces the built-in roots: only that CA's certificates are trusted.
+        b = b.tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        let mut pem = read(cert)?;
+        pem.push(b'\n');
+        pem.extend_from_slice(&read(key)?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|source| ServiceError::Tls {
+            what: format!(
+                "{} and {} are not a PEM certificate and key",
+                cert.display(),
+                key.display()
+            ),
+            source,
+        })?;
+        b = b.identity(id);
+    }
+    if !tls.verify {
+        tracing::warn!(
+            "TLS CERTIFICATE VERIFICATION IS OFF (elasticsearch.tls.verify: false): anyone on the \
+             path to Elasticsearch can read and change the logs and steal the credentials; use \
+             tls.ca_file instead"
+        );
+        b = b.danger_accept_invalid_certs(true);
+    }
+    Ok(b.build()?)
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
