@@ -66,13 +66,14 @@ fn conflicting_deep_and_wide_json_is_searchable_in_the_main_index() {
         (all, in_main, dead),
         (n, n, 0),
         "(all, main, dead-lettered); dead letters: {:?}\nagent log:\n{log}",
-        es.count(&dlq)
-            .gt(&0)
-            .then(|| es.all_docs(&dlq))
-            .unwrap_or_default()
-            .iter()
-            .map(|d| d["error"]["message"].to_string())
-            .collect::<Vec<_>>()
+        if dead > 0 {
+            es.all_docs(&dlq)
+        } else {
+            Vec::new()
+        }
+        .iter()
+        .map(|d| d["error"]["message"].to_string())
+        .collect::<Vec<_>>()
     );
 
     let q = |query: Value| count(&es, &main, query);

@@ -723,23 +723,23 @@ mod tests {
     #[test]
     fn the_source_separates_files_that_start_with_the_same_line() {
         let fp = Fingerprint(7);
-        let a = id_seed(Some(b"pods\0shop\0uid-1\0app\00"), fp);
-        let b = id_seed(Some(b"pods\0shop\0uid-2\0app\00"), fp);
+        let a = id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), fp);
+        let b = id_seed(Some(b"pods\0shop\0uid-2\0app\x000"), fp);
         assert_ne!(a, b);
-        assert_eq!(a, id_seed(Some(b"pods\0shop\0uid-1\0app\00"), fp));
+        assert_eq!(a, id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), fp));
         assert_ne!(
             a,
-            id_seed(Some(b"pods\0shop\0uid-1\0app\00"), Fingerprint(8))
+            id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), Fingerprint(8))
         );
         assert_eq!(
             id_seed(None, fp),
             fp.0,
             "no source: the ids of earlier versions"
         );
-        let c = ctx().identify(b"pods\0shop\0uid-1\0app\00");
+        let c = ctx().identify(b"pods\0shop\0uid-1\0app\x000");
         assert_eq!(
             c.id_seed,
-            id_seed(Some(b"pods\0shop\0uid-1\0app\00"), c.fingerprint)
+            id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), c.fingerprint)
         );
     }
 
