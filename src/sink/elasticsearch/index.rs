@@ -31,6 +31,15 @@ impl IndexPattern {
                         ));
                     }
                 }
+            } else if c == '{' || c == '}' {
+                // Field references (`{kubernetes.namespace}`) are routing, not built yet: a
+                // brace would otherwise end up in the index name as written.
+                return Err(invalid(
+                    key,
+                    format!(
+                        "`{s}`: `{{…}}` field references are not supported (yet); use a fixed name with %Y, %m, %d"
+                    ),
+                ));
             } else if c.is_ascii_uppercase()
                 || matches!(
                     c,
@@ -94,5 +103,17 @@ mod tests {
         assert_eq!(p.render((2026, 3, 7)), "logs-2026.03.07");
         assert!(p.is_dated());
         assert!(!IndexPattern::parse("k", "logs").unwrap().is_dated());
+    }
+
+    #[test]
+    fn braces_are_refused_rather_than_written_into_the_name() {
+        let err = IndexPattern::parse("elasticsearch.index", "logs-{kubernetes.namespace}-%Y")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("elasticsearch.index") && err.contains("field references"),
+            "{err}"
+        );
+        assert!(IndexPattern::parse("k", "logs-}").is_err());
     }
 }
