@@ -5,7 +5,9 @@
 //!
 //! The model: every line written is stored exactly once, under exactly one `_id`. Before each
 //! rotation, truncation and deletion the test waits until everything written has been
-//! delivered, because a file replaced before the agent ever saw it is lost by any tailer.
+//! delivered, because a file replaced before the agent ever saw it is lost by any tailer. Two
+//! operations leave a backlog on purpose: rotations compressed while the agent is down (the
+//! checkpoint owes bytes of a `.gz`) and a line whose `P` and `F` chunks a rotation separates.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -44,6 +46,18 @@ enum Op {
     Restart,
     /// SIGKILL-like: batches in flight are stored by Elasticsearch or not, but never acknowledged.
     Crash,
+    /// A backlog is left, the agent stops (or crashes), and while it is down the file is
+    /// rotated twice and the kubelet compresses all rotations but the newest: the checkpoint
+    /// owes bytes of a file that exists only as `.gz`.
+    CompressWhileDown {
+        file: usize,
+        crash: bool,
+    },
+    /// A line written as a `P` chunk at the end of the live file and its `F` chunk at the head
+    /// of the next one: a rotation falls between them.
+    SplitAcrossRotation {
+        file: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -54,6 +68,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(|file| Op::Delete { file }),
         1 => Just(Op::Restart),
         2 => Just(Op::Crash),
+        1 => (0..3usize, any::<bool>()).prop_map(|(file, crash)| Op::CompressWhileDown { file, crash }),
+        1 => (0..3usize).prop_map(|file| Op::SplitAcrossRotation { file }),
     ]
 }
 
@@ -277,6 +293,55 @@ impl World {
         fs::write(dir.join("0.log"), b"").unwrap();
     }
 
+    /// The kubelet's compression: every rotated file of `f` but the newest becomes `.gz`.
+    fn compress_all_but_newest(&mut self, f: usize) {
+        let dir = self.pod_dir(f);
+        let mut rotated: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_str().unwrap();
+                n.starts_with("0.log.2026") && !n.ends_with(".gz")
+            })
+            .collect();
+        rotated.sort();
+        rotated.pop();
+        for r in rotated {
+            let raw = fs::read(&r).unwrap();
+            let gz = PathBuf::from(format!("{}.gz", r.display()));
+            let mut enc = flate2::write::GzEncoder::new(
+                fs::File::create(&gz).unwrap(),
+                flate2::Compression::fast(),
+            );
+            enc.write_all(&raw).unwrap();
+            enc.finish().unwrap();
+            fs::remove_file(&r).unwrap();
+        }
+    }
+
+    /// Appends one record (no line of the model by itself).
+    fn append(&self, f: usize, record: &str) {
+        OpenOptions::new()
+            .append(true)
+            .open(self.pod_dir(f).join("0.log"))
+            .unwrap()
+            .write_all(record.as_bytes())
+            .unwrap();
+    }
+
+    /// A `P` chunk ends the live file, the rotation comes, the `F` chunk begins the new file.
+    fn split_across_rotation(&mut self, f: usize) {
+        let n = self.next_line;
+        self.next_line += 1;
+        let msg = format!("f{f} g{} split line {n}", self.generation[f]);
+        let (a, b) = msg.split_at(6);
+        self.append(f, &Self::record(n, "stdout", "P", a));
+        self.rotate(f);
+        self.append(f, &Self::record(n, "stdout", "F", b));
+        self.written.push(msg);
+    }
+
     fn copytruncate(&mut self, f: usize) {
         self.rotations += 1;
         let dir = self.pod_dir(f);
@@ -326,6 +391,24 @@ fn run_model(ops: Vec<Op>) {
             Op::Crash => {
                 let cp = World::stop(agent, true);
                 agent = world.start(Some(cp));
+            }
+            Op::CompressWhileDown { file, crash } => {
+                // The agent must know the file (its first line read) for the checkpoint to
+                // owe anything of it: a file never seen is lost by any tailer.
+                world.write(file, 1, false);
+                world.sync();
+                world.write(file, 12, false);
+                let cp = World::stop(agent, crash);
+                world.rotate(file);
+                world.write(file, 4, false);
+                world.rotate(file);
+                world.compress_all_but_newest(file);
+                world.write(file, 3, false);
+                agent = world.start(Some(cp));
+            }
+            Op::SplitAcrossRotation { file } => {
+                world.sync();
+                world.split_across_rotation(file);
             }
         }
     }
@@ -418,6 +501,37 @@ fn rotation_then_restart_then_copytruncate() {
             file: 1,
             lines: 3,
             split: false,
+        },
+    ]);
+}
+
+#[test]
+fn compressed_while_down_then_split_across_rotation() {
+    run_model(vec![
+        Op::Write {
+            file: 0,
+            lines: 20,
+            split: true,
+        },
+        Op::CompressWhileDown {
+            file: 0,
+            crash: false,
+        },
+        Op::CompressWhileDown {
+            file: 1,
+            crash: true,
+        },
+        Op::SplitAcrossRotation { file: 0 },
+        Op::Write {
+            file: 0,
+            lines: 5,
+            split: false,
+        },
+        Op::Crash,
+        Op::SplitAcrossRotation { file: 2 },
+        Op::CompressWhileDown {
+            file: 2,
+            crash: true,
         },
     ]);
 }
