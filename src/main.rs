@@ -182,21 +182,36 @@ fn test(
                 .read_to_end(&mut bytes)
                 .context("cannot read stdin")?;
             let path = path_as.unwrap_or(std::path::Path::new("/dev/stdin"));
-            ("<stdin>".to_string(), dry::run_bytes(config, path, &bytes, pod.as_ref())?)
+            (
+                "<stdin>".to_string(),
+                dry::run_bytes(config, path, &bytes, pod.as_ref())?,
+            )
         } else {
             let path = path_as.unwrap_or(file);
-            (file.display().to_string(), dry::run_file(config, path, file, pod.as_ref())?)
+            (
+                file.display().to_string(),
+                dry::run_file(config, path, file, pod.as_ref())?,
+            )
         };
         for d in run.documents {
             let line = serde_json::json!({"_index": d.index, "_id": d.id, "doc": d.doc});
-            writeln!(out, "{line}").context("cannot write to stdout")?;
+            match writeln!(out, "{line}") {
+                Ok(()) => {}
+                // `sluice test … | head`: the reader has seen enough.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => return Err(e).context("cannot write to stdout"),
+            }
         }
         for p in &run.problems {
             eprintln!("{name}:{}: {}", p.offset, p.kind);
             lost |= p.kind.loses_data();
         }
     }
-    Ok(if lost { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if lost {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {

@@ -96,7 +96,9 @@ fn the_dry_run_prints_the_ids_and_indices_the_agent_ships() {
     assert_eq!(dry.len(), 9, "{dry:#?}");
     // "tomorrow" twice, and the malformed line after it (the file's clock: its last time).
     assert_eq!(
-        dry.iter().filter(|(i, _, _)| i.ends_with("2026.11.25")).count(),
+        dry.iter()
+            .filter(|(i, _, _)| i.ends_with("2026.11.25"))
+            .count(),
         3
     );
 
@@ -164,7 +166,11 @@ fn stdin_pod_and_exit_codes() {
     // A malformed line is shipped raw: reported, still exit 0.
     let out = sluice_test(&config, &[], b"garbage\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("<stdin>:0: malformed line"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("<stdin>:0: malformed line"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(documents(&out).len(), 1);
 
     // A cut line: exit 1, with the reason at its offset.
@@ -225,7 +231,11 @@ fn stdin_pod_and_exit_codes() {
     std::fs::write(&pod, "not json").unwrap();
     let out = sluice_test(&config, &["--pod", pod.to_str().unwrap()], input.as_bytes());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("is not a Pod object"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a Pod object"),
+        "{}",
+        stderr(&out)
+    );
     let out = sluice_test(&config, &["/nonexistent/0.log"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

@@ -57,7 +57,10 @@ impl std::fmt::Display for ProblemKind {
                 "truncated: the event is longer than parse.max_event_bytes ({max}); the rest is dropped"
             ),
             ProblemKind::Excluded => {
-                write!(f, "dropped: excluded by the pod's sluice.io/exclude annotation")
+                write!(
+                    f,
+                    "dropped: excluded by the pod's sluice.io/exclude annotation"
+                )
             }
             ProblemKind::Incomplete => write!(
                 f,
@@ -136,10 +139,7 @@ pub fn run_bytes(
         source,
     };
     let tailed = (|| {
-        let mut f = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&spool)?;
+        let mut f = File::options().write(true).create_new(true).open(&spool)?;
         f.write_all(bytes)?;
         TailedFile::open(spool.clone(), spool.clone(), 0)
     })();
@@ -404,7 +404,10 @@ mod tests {
     fn a_java_trace_is_one_document_under_the_java_preset() {
         let cfg = cfg("parse:\n  multiline:\n    parsers: [java]\n");
         let input = [
-            cri(0, "Exception in thread \"main\" java.lang.IllegalStateException: boom"),
+            cri(
+                0,
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+            ),
             cri(0, "\tat com.example.App.run(App.java:10)"),
             cri(0, "\tat com.example.App.main(App.java:3)"),
             cri(1, "next"),
@@ -486,10 +489,16 @@ mod tests {
         let run = run_bytes(&cfg, Path::new(PATH), input.as_bytes(), None).unwrap();
         assert_eq!(run.documents.len(), 2);
         assert_eq!(run.documents[1].doc["message"], "not a cri line");
-        assert_eq!(run.documents[1].doc["tags"], serde_json::json!(["malformed"]));
+        assert_eq!(
+            run.documents[1].doc["tags"],
+            serde_json::json!(["malformed"])
+        );
         assert_eq!(run.problems.len(), 1);
         assert_eq!(run.problems[0].offset, cri(0, "ok").len() as u64);
-        assert!(matches!(run.problems[0].kind, ProblemKind::Malformed { .. }));
+        assert!(matches!(
+            run.problems[0].kind,
+            ProblemKind::Malformed { .. }
+        ));
         assert!(!run.problems[0].kind.loses_data());
     }
 
@@ -543,7 +552,10 @@ mod tests {
     #[test]
     fn an_unfinished_last_line_is_reported() {
         let cfg = cfg("");
-        let input = format!("{}2026-11-24T10:00:01.000000001Z stdout F no newline", cri(0, "a"));
+        let input = format!(
+            "{}2026-11-24T10:00:01.000000001Z stdout F no newline",
+            cri(0, "a")
+        );
         let run = run_bytes(&cfg, Path::new(PATH), input.as_bytes(), None).unwrap();
         assert_eq!(run.documents.len(), 1);
         assert_eq!(
