@@ -48,6 +48,23 @@ enum Command {
     Run,
     /// Validate the configuration and print it; exit 0 if valid.
     Check,
+    /// Dry run: read container log files (stdin when none, or `-`) through the parsing,
+    /// multiline, JSON and encoding of the agent and print each document with its `_index` and
+    /// `_id`, without Elasticsearch or Kubernetes. Exit 1 when a line would be dropped or
+    /// truncated, 2 on an error (a broken configuration, say).
+    Test {
+        /// Container log files; `-` (or none) reads stdin.
+        files: Vec<PathBuf>,
+        /// A Pod object as `kubectl get pod -o json` prints it: the metadata the API server
+        /// would give (labels, annotations such as `sluice.io/exclude`, `sluice.io/multiline`).
+        #[arg(long, value_name = "POD.json")]
+        pod: Option<PathBuf>,
+        /// Read the input as the log file at this path: its path metadata and document ids
+        /// come from it (e.g. /var/log/pods/NS_POD_UID/CONTAINER/0.log). Default: the file's
+        /// own path (stdin: none, so no Kubernetes metadata).
+        #[arg(long, value_name = "PATH")]
+        path_as: Option<PathBuf>,
+    },
     /// Install the index templates (and lifecycle policy) in Elasticsearch, then exit.
     Setup {
         /// Also import the bundled Kibana saved objects (data views, searches, Lens
@@ -74,16 +91,21 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // `sluice test` keeps 1 for "a line would be lost": its errors exit 2.
+    let failure = match cli.command {
+        Some(Command::Test { .. }) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("sluice: {e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli
         .config
         .context("no configuration: pass --config FILE (or set SLUICE_CONFIG)")?;
@@ -108,9 +130,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 Some(source) => format!("{source:?}"),
             };
             println!("  kubernetes: {kube}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Run => run(config, usize::from(cli.worker_threads)),
+        Command::Run => run(config, usize::from(cli.worker_threads)).map(|()| ExitCode::SUCCESS),
+        Command::Test {
+            files,
+            pod,
+            path_as,
+        } => test(&config, &files, pod.as_deref(), path_as.as_deref()),
         Command::Setup {
             kibana,
             kibana_space,
@@ -119,9 +146,72 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .as_deref()
                 .map(sluice::sink::kibana::Space::parse)
                 .transpose()?;
-            setup(config, kibana.map(|url| (url, space)))
+            setup(config, kibana.map(|url| (url, space))).map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// `sluice test`: documents to stdout, one JSON object a line; problems to stderr.
+fn test(
+    config: &Config,
+    files: &[PathBuf],
+    pod: Option<&std::path::Path>,
+    path_as: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use sluice::pipeline::reader::dry;
+    use std::io::{Read, Write};
+    let pod: Option<k8s_openapi::api::core::v1::Pod> = match pod {
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("cannot read the pod {}", p.display()))?;
+            Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a Pod object (JSON)", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let stdin = [PathBuf::from("-")];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    let mut out = std::io::stdout().lock();
+    let mut lost = false;
+    for file in files {
+        let (name, run) = if file.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")?;
+            let path = path_as.unwrap_or(std::path::Path::new("/dev/stdin"));
+            (
+                "<stdin>".to_string(),
+                dry::run_bytes(config, path, &bytes, pod.as_ref())?,
+            )
+        } else {
+            let path = path_as.unwrap_or(file);
+            (
+                file.display().to_string(),
+                dry::run_file(config, path, file, pod.as_ref())?,
+            )
+        };
+        for d in run.documents {
+            let line = serde_json::json!({"_index": d.index, "_id": d.id, "doc": d.doc});
+            match writeln!(out, "{line}") {
+                Ok(()) => {}
+                // `sluice test … | head`: the reader has seen enough.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => return Err(e).context("cannot write to stdout"),
+            }
+        }
+        for p in &run.problems {
+            eprintln!("{name}:{}: {}", p.offset, p.kind);
+            lost |= p.kind.loses_data();
+        }
+    }
+    Ok(if lost {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {

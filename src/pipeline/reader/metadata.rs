@@ -70,7 +70,7 @@ pub(super) fn track(of: &mut OpenFile, delivery: &Mutex<Delivery>) {
     of.tracked = true;
 }
 
-fn render(
+pub(super) fn render(
     of: &mut OpenFile,
     fp: crate::tail::Fingerprint,
     found: Option<&kubernetes::store::Found>,

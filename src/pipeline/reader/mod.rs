@@ -12,7 +12,8 @@
 //! `seal` (idle flushes, closing rotated files, sealing batches: the backpressure),
 //! `metadata` (a file's context and the wait for its pod), `rotation` (rotated siblings, the
 //! bound on open rotated files), `compressed` (owed `.gz` rotations), `succession` (events split
-//! by a rotation), `clock`, `choice` (per-pod multiline rules), `fault` (test faults).
+//! by a rotation), `clock`, `choice` (per-pod multiline rules), `fault` (test faults); `dry` runs one file's
+//! bytes through the same emit path without the loop (`sluice test`).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -39,6 +40,7 @@ use crate::telemetry::health::Health;
 mod choice;
 mod clock;
 mod compressed;
+pub mod dry;
 mod fault;
 mod files;
 mod metadata;
@@ -48,8 +50,8 @@ mod seal;
 mod succession;
 
 use fault::TestFault;
-use metadata::{prepare_context, track};
-use read::{EmitCtx, full, origin};
+use metadata::{prepare_context, render, track};
+use read::{EmitCtx, full, handle_line, origin};
 
 /// How many chunks one file may read before the others get their turn.
 const CHUNKS_PER_TURN: usize = 4;
@@ -186,25 +188,7 @@ impl Reader {
         pool: Arc<BatchPool>,
         stop: Arc<AtomicBool>,
     ) -> Result<Reader, multiline::MultilineError> {
-        let multiline = match &cfg.parse.multiline {
-            Some((rules, _)) => Some(Arc::new(multiline::Rules::new(rules)?)),
-            None => None,
-        };
-        let max_lines = cfg
-            .parse
-            .multiline
-            .as_ref()
-            .map_or(multiline::Config::auto().max_lines, |(r, _)| r.max_lines);
-        let choices = choice::MultilineChoices::new(multiline.clone(), max_lines)?;
-        let assembler_cfg = AssemblerConfig {
-            max_event_bytes: cfg.parse.max_event_bytes,
-            multiline,
-            timeout: cfg
-                .parse
-                .multiline
-                .as_ref()
-                .map_or(Duration::from_secs(1), |(_, t)| *t),
-        };
+        let (assembler_cfg, choices) = assembly(&cfg)?;
         let watcher = match Watcher::new() {
             Ok(w) => Some(w),
             Err(e) => {
@@ -219,15 +203,8 @@ impl Reader {
         entries.sort_by_key(|e| !e.done);
         let resume = entries.into_iter().map(|e| (e.id, e)).collect();
         Ok(Reader {
-            encoder: Encoder::new(
-                cfg.elasticsearch.index.clone(),
-                cfg.parse.json_target.clone(),
-            )
-            .with_json_fields(cfg.parse.json_fields.clone()),
-            node: NodeFields {
-                node_name: cfg.node_name.clone(),
-                cluster_name: cfg.cluster_name.clone(),
-            },
+            encoder: encoder(&cfg),
+            node: node_fields(&cfg),
             cfg,
             files: HashMap::new(),
             touched_files: Vec::new(),
@@ -400,6 +377,47 @@ impl Reader {
             );
         }
         wait.min(MAX_WAIT)
+    }
+}
+
+/// The multiline rules and assembler settings of `cfg`, built once (the agent and `dry`).
+fn assembly(
+    cfg: &Config,
+) -> Result<(AssemblerConfig, choice::MultilineChoices), multiline::MultilineError> {
+    let multiline = match &cfg.parse.multiline {
+        Some((rules, _)) => Some(Arc::new(multiline::Rules::new(rules)?)),
+        None => None,
+    };
+    let max_lines = cfg
+        .parse
+        .multiline
+        .as_ref()
+        .map_or(multiline::Config::auto().max_lines, |(r, _)| r.max_lines);
+    let choices = choice::MultilineChoices::new(multiline.clone(), max_lines)?;
+    let assembler_cfg = AssemblerConfig {
+        max_event_bytes: cfg.parse.max_event_bytes,
+        multiline,
+        timeout: cfg
+            .parse
+            .multiline
+            .as_ref()
+            .map_or(Duration::from_secs(1), |(_, t)| *t),
+    };
+    Ok((assembler_cfg, choices))
+}
+
+fn encoder(cfg: &Config) -> Encoder {
+    Encoder::new(
+        cfg.elasticsearch.index.clone(),
+        cfg.parse.json_target.clone(),
+    )
+    .with_json_fields(cfg.parse.json_fields.clone())
+}
+
+fn node_fields(cfg: &Config) -> NodeFields {
+    NodeFields {
+        node_name: cfg.node_name.clone(),
+        cluster_name: cfg.cluster_name.clone(),
     }
 }
 

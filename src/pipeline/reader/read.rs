@@ -203,7 +203,7 @@ pub(super) fn origin<'c>(
     }
 }
 
-fn handle_line(
+pub(super) fn handle_line(
     line: Line<'_>,
     ctx: &FileContext,
     pred: Option<&FileContext>,
