@@ -55,6 +55,11 @@ struct Args {
     /// Gzip the bulk requests.
     #[arg(long)]
     gzip: bool,
+    /// The agent's multiline grouping: `none` (`parsers: [none]`, every line an event: the
+    /// figures of BENCHMARKS.md before multiline `auto` became the default) or `auto` (the
+    /// agent's default: the tree's traces become one event each).
+    #[arg(long, default_value = "none")]
+    multiline: String,
     /// The agent's async runtime threads (`--worker-threads`).
     #[arg(long, default_value_t = 2)]
     worker_threads: u16,
@@ -109,7 +114,13 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .context("executable has no directory")?
         .to_path_buf();
-    let (root, stats) = tree::tree(&args, &bin_dir)?;
+    let (root, mut stats) = tree::tree(&args, &bin_dir)?;
+    match args.multiline.as_str() {
+        "none" => {}
+        "auto" if stats.events_with_multiline > 0 => stats.events = stats.events_with_multiline,
+        "auto" => anyhow::bail!("the tree was written without a multiline count: delete it"),
+        other => anyhow::bail!("--multiline {other}: none or auto"),
+    }
     eprintln!(
         "tree: {} files, {} events, {:.1} MiB at {}",
         stats.files,

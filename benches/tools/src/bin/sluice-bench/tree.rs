@@ -13,7 +13,11 @@ use crate::Args;
 #[derive(serde::Deserialize)]
 pub struct TreeStats {
     pub files: usize,
+    /// Events the agent ships: each physical line one, unless traces are grouped (see `main`).
     pub events: u64,
+    /// Events with each stack trace grouped into one (`--multiline auto`).
+    #[serde(default)]
+    pub events_with_multiline: u64,
     pub bytes: u64,
 }
 
