@@ -9,9 +9,9 @@ mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique};
+use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique, wait_metric};
 
 const WAIT: Duration = Duration::from_secs(120);
 const READ: &str = "sluice_compressed_files_read_total";
@@ -74,23 +74,6 @@ fn assert_exactly_once(es: &Es, pattern: &str, n: u64, agent: &Agent) {
         seen.len(),
         agent.log_text()
     );
-}
-
-fn wait_metric(agent: &Agent, name: &str, want: f64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let m = agent.metrics();
-        if m.get(name) >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} < {want}: {}\nlog:\n{}",
-            m.show("sluice_"),
-            agent.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

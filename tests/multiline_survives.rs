@@ -7,10 +7,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique};
+use support::{Agent, Es, Node, PodLog, assert_stored, serve_metrics, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(120);
 /// `auto` with a long idle timeout: a trace in progress is never flushed early by the timeout,
@@ -23,24 +22,6 @@ const TRACE: [&str; 4] = [
     "\tat com.example.Shop.buy(Shop.java:7)",
     "Caused by: java.io.IOException: closed",
 ];
-
-fn stored(es: &Es, pattern: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for d in es.all_docs(pattern) {
-        *out.entry(d["message"].as_str().unwrap_or("").to_string())
-            .or_insert(0) += 1;
-    }
-    out
-}
-
-/// Waits (bounded) until `want` documents are stored, a little longer for anything more, and
-/// compares message by message.
-fn assert_stored(es: &Es, pattern: &str, want: &[String], agent: &Agent) {
-    let want: BTreeMap<String, usize> = want.iter().map(|m| (m.clone(), 1)).collect();
-    es.wait_count(pattern, want.len() as u64, WAIT);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(stored(es, pattern), want, "log:\n{}", agent.log_text());
-}
 
 fn wait_lines_read(agent: &Agent, n: f64) {
     let deadline = Instant::now() + WAIT;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use proxy::{Fault, Proxy};
 use serde_json::Value;
-use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique};
+use support::{Agent, Es, Node, PodLog, assert_stored, serve_metrics, ts, unique, wait_metric};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -31,42 +31,6 @@ fn rotate(pod: &PodLog) -> std::path::PathBuf {
     std::fs::rename(&pod.path, &rotated).unwrap();
     std::fs::write(&pod.path, b"").unwrap();
     rotated
-}
-
-/// Every document's message with how often it is stored.
-fn stored(es: &Es, pattern: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for d in es.all_docs(pattern) {
-        *out.entry(d["message"].as_str().unwrap_or("").to_string())
-            .or_insert(0) += 1;
-    }
-    out
-}
-
-/// Waits (bounded) until exactly `want` is stored, then a little longer to see nothing more
-/// (a torn piece or a duplicate would come with the same batches).
-fn assert_stored(es: &Es, pattern: &str, want: &[&str], agent: &Agent) {
-    let want: BTreeMap<String, usize> = want.iter().map(|m| (m.to_string(), 1)).collect();
-    es.wait_count(pattern, want.len() as u64, WAIT);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(stored(es, pattern), want, "log:\n{}", agent.log_text());
-}
-
-fn wait_metric(agent: &Agent, name: &str, at_least: f64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let m = agent.metrics();
-        if m.get(name) >= at_least {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} < {at_least}: {}\nlog:\n{}",
-            m.show("sluice_"),
-            agent.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Waits (bounded) until the checkpoint holds `offset` for the file at `real_path`.

@@ -600,6 +600,42 @@ pub fn assert_exactly(es: &Es, pattern: &str, expected: &BTreeSet<String>) {
 }
 
 /// Counts documents by their `message`, to find losses and duplicates.
+/// How long the waits below wait for documents and metrics.
+const SETTLE_WAIT: Duration = Duration::from_secs(120);
+
+/// Every stored document's message in `pattern` with how often it is stored.
+pub fn stored(es: &Es, pattern: &str) -> BTreeMap<String, usize> {
+    messages(&es.all_docs(pattern))
+}
+
+/// Waits (bounded) until `want.len()` documents are in `pattern`, a moment longer for anything
+/// more (a torn piece or a duplicate comes with the same batches), then compares the stored
+/// messages with `want`, each stored once.
+pub fn assert_stored<S: AsRef<str>>(es: &Es, pattern: &str, want: &[S], agent: &Agent) {
+    let want: BTreeMap<String, usize> = want.iter().map(|m| (m.as_ref().to_string(), 1)).collect();
+    es.wait_count(pattern, want.len() as u64, SETTLE_WAIT);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stored(es, pattern), want, "log:\n{}", agent.log_text());
+}
+
+/// Scrapes the agent until the sample `name` is at least `at_least` (bounded).
+pub fn wait_metric(agent: &Agent, name: &str, at_least: f64) {
+    let deadline = Instant::now() + SETTLE_WAIT;
+    loop {
+        let m = agent.metrics();
+        if m.get(name) >= at_least {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} < {at_least}: {}\nlog:\n{}",
+            m.show("sluice_"),
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn messages(docs: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for d in docs {
