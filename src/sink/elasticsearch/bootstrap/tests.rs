@@ -1,0 +1,104 @@
+//! Setup's tests: templates, policies, patterns and what a cluster without them is told.
+
+use super::*;
+
+fn cfg(extra: &str) -> Config {
+    Config::from_yaml(
+            &format!(
+                "state_dir: /s\nnode_name: n\nelasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n{extra}"
+            ),
+            &|_| None,
+        )
+        .unwrap()
+}
+
+#[test]
+fn patterns_and_names_come_from_the_index_pattern() {
+    let p = IndexPattern::parse("k", "logs-kubernetes-%Y.%m.%d").unwrap();
+    assert_eq!(index_glob(&p), "logs-kubernetes-*.*.*");
+    assert_eq!(template_name(&p), "sluice_logs-kubernetes");
+    let p = IndexPattern::parse("k", "logs-%Y%m%d-x").unwrap();
+    assert_eq!(index_glob(&p), "logs-*-x");
+    let p = IndexPattern::parse("k", "plain").unwrap();
+    assert_eq!(index_glob(&p), "plain");
+    assert_eq!(template_name(&p), "sluice_plain");
+}
+
+fn es9() -> Cluster {
+    Cluster {
+        distribution: Distribution::Elasticsearch,
+        version: "9.2.0".into(),
+    }
+}
+
+#[test]
+fn logs_template_has_the_schema() {
+    let t = logs_template(&cfg(""), &es9(), None);
+    let p = &t["template"]["mappings"]["properties"];
+    assert_eq!(t["index_patterns"], json!(["logs-kubernetes-*.*.*"]));
+    assert_eq!(p["@timestamp"]["type"], "date_nanos");
+    assert_eq!(p["message"]["type"], "text");
+    assert_eq!(p["log"]["properties"]["offset"]["type"], "long");
+    assert_eq!(
+        p["kubernetes"]["properties"]["pod"]["properties"]["name"]["type"],
+        "keyword"
+    );
+    assert_eq!(p["json"]["type"], "flattened");
+    assert!(p.get("json_typed").is_none());
+    assert!(t.get("data_stream").is_none());
+    assert!(
+        t["template"]["settings"]
+            .get("index.lifecycle.name")
+            .is_none()
+    );
+    let dt = t["template"]["mappings"]["dynamic_templates"].to_string();
+    assert!(dt.contains("kubernetes.labels.*") && dt.contains("kubernetes.annotations.*"));
+}
+
+#[test]
+fn data_stream_mode_names_the_stream_and_rolls_over() {
+    let c = cfg("  index: logs-k8s\n  data_stream: true\n  lifecycle:\n    delete_after: 7d\n");
+    let t = logs_template(&c, &es9(), Some("p"));
+    assert_eq!(t["index_patterns"], json!(["logs-k8s"]));
+    assert_eq!(t["data_stream"], json!({}));
+    assert_eq!(t["template"]["settings"]["index.lifecycle.name"], "p");
+    let ilm = ilm_policy(&c.elasticsearch);
+    assert_eq!(ilm["policy"]["phases"]["delete"]["min_age"], "168h");
+    assert!(ilm["policy"]["phases"]["hot"]["actions"]["rollover"].is_object());
+    let ism = ism_policy(&c.elasticsearch);
+    assert_eq!(ism["policy"]["states"][1]["name"], "delete");
+    assert_eq!(
+        ism["policy"]["ism_template"][0]["index_patterns"],
+        json!(["logs-k8s"])
+    );
+}
+
+#[test]
+fn app_object_is_flattened_or_flat_object_and_typed_keys_are_mapped() {
+    let os = |v: &str| Cluster {
+        distribution: Distribution::OpenSearch,
+        version: v.into(),
+    };
+    assert_eq!(app_object_mapping(&os("2.19.6"))["type"], "flat_object");
+    assert_eq!(app_object_mapping(&os("3.8.0"))["type"], "flat_object");
+    assert_eq!(app_object_mapping(&os("2.6.0"))["enabled"], false);
+    let es = app_object_mapping(&es9());
+    assert_eq!(es["type"], "flattened");
+    assert!(es["depth_limit"].as_u64() > Some(DEPTH_LIMIT as u64));
+    let c = cfg("parse:\n  json:\n    target: app\n    fields: {status: long, ok: boolean}\n");
+    let t = logs_template(&c, &es9(), None);
+    let p = &t["template"]["mappings"]["properties"];
+    assert_eq!(p["app"]["type"], "flattened");
+    assert_eq!(p["app_typed"]["properties"]["status"]["type"], "long");
+    assert_eq!(p["app_typed"]["properties"]["ok"]["type"], "boolean");
+    assert_eq!(p["app_mistyped"]["properties"]["status"]["type"], "keyword");
+}
+
+#[test]
+fn dead_letter_template_cannot_conflict() {
+    let t = dead_letter_template(&IndexPattern::parse("k", "dl-%Y.%m.%d").unwrap());
+    assert_eq!(t["template"]["mappings"]["dynamic"], false);
+    let orig = &t["template"]["mappings"]["properties"]["event"]["properties"]["original"];
+    assert_eq!(orig["index"], false);
+    assert!(t["priority"].as_u64() > Some(u64::from(LOGS_PRIORITY)));
+}

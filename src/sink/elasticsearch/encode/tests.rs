@@ -1,0 +1,202 @@
+//! The encoder's tests: documents byte for byte, escaping, ids, per-file metadata fragments.
+
+use super::*;
+use std::time::Duration;
+
+fn ctx() -> FileContext {
+    let pod = PodRef {
+        namespace: "shop".into(),
+        pod_name: "web-1".into(),
+        pod_uid: Some("uid-1".into()),
+        container_name: "app".into(),
+        container_id: Some("abc".into()),
+    };
+    let node = NodeFields {
+        node_name: "node-a".into(),
+        cluster_name: Some("prod".into()),
+    };
+    FileContext::new(
+        Fingerprint(42),
+        Path::new("/var/log/containers/x.log"),
+        Some(&pod),
+        None,
+        &node,
+    )
+}
+
+fn encode_one(ev: Event<'_>) -> (serde_json::Value, serde_json::Value) {
+    let mut enc = Encoder::new(
+        IndexPattern::parse("i", "logs-%Y.%m.%d").unwrap(),
+        Some("json".into()),
+    );
+    let mut body = Vec::new();
+    let item = enc.encode(&mut body, &ctx(), &ev);
+    assert_eq!(item.end as usize, body.len());
+    assert_eq!(*body.last().unwrap(), b'\n');
+    let action = serde_json::from_slice(&body[item.start as usize..item.doc as usize]).unwrap();
+    let doc = serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+    (action, doc)
+}
+
+fn plain(message: &[u8]) -> Event<'_> {
+    Event {
+        timestamp: b"2026-11-24T23:30:00.123456789-02:00",
+        stream: Stream::Stderr,
+        message,
+        start: 77,
+        truncated: false,
+        malformed: false,
+    }
+}
+
+#[test]
+fn api_metadata_is_rendered_into_the_tail() {
+    use crate::kubernetes::meta::ContainerMeta;
+    let pod = PodRef {
+        namespace: "shop".into(),
+        pod_name: "web-1".into(),
+        pod_uid: None,
+        container_name: "app".into(),
+        container_id: None,
+    };
+    let meta = PodMeta {
+        namespace: "shop".into(),
+        name: "web-1".into(),
+        uid: "u-9".into(),
+        ip: Some("10.1.2.3".into()),
+        labels: vec![("app_kubernetes_io/name".into(), "web".into())],
+        annotations: vec![("team".into(), "a\"b".into())],
+        workload: Some(Workload::CronJob(
+            "nightly".into(),
+            "nightly-29012345".into(),
+        )),
+        containers: vec![ContainerMeta {
+            name: "app".into(),
+            image: Some("nginx:1.27".into()),
+            id: Some("cid".into()),
+        }],
+        ..PodMeta::default()
+    };
+    let ns = vec![("env".into(), "prod".into())];
+    let node = NodeFields {
+        node_name: "n".into(),
+        cluster_name: None,
+    };
+    let api = PodFields {
+        pod: &meta,
+        namespace_labels: &ns,
+    };
+    let c = FileContext::new(
+        Fingerprint(1),
+        Path::new("/p"),
+        Some(&pod),
+        Some(api),
+        &node,
+    );
+    let mut enc = Encoder::new(IndexPattern::parse("i", "logs").unwrap(), None);
+    let mut body = Vec::new();
+    let item = enc.encode(&mut body, &c, &plain(b"x"));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+    let k = &doc["kubernetes"];
+    assert_eq!(k["pod"]["uid"], "u-9");
+    assert_eq!(k["pod"]["ip"], "10.1.2.3");
+    assert_eq!(k["labels"]["app_kubernetes_io/name"], "web");
+    assert_eq!(k["annotations"]["team"], "a\"b");
+    assert_eq!(k["namespace_labels"]["env"], "prod");
+    assert_eq!(k["cronjob"]["name"], "nightly");
+    assert_eq!(k["job"]["name"], "nightly-29012345");
+    assert_eq!(doc["container"]["id"], "cid");
+    assert_eq!(doc["container"]["image"]["name"], "nginx:1.27");
+}
+
+#[test]
+fn document_has_the_ecs_fields_and_index_of_the_event_date() {
+    let (action, doc) = encode_one(plain(b"hello \"world\""));
+    // 23:30 at -02:00 is 01:30 UTC the next day.
+    assert_eq!(action["create"]["_index"], "logs-2026.11.25");
+    assert_eq!(action["create"]["_id"].as_str().unwrap().len(), 22);
+    assert_eq!(doc["@timestamp"], "2026-11-24T23:30:00.123456789-02:00");
+    assert_eq!(doc["message"], "hello \"world\"");
+    assert_eq!(doc["log"]["iostream"], "stderr");
+    assert_eq!(doc["log"]["offset"], 77);
+    assert_eq!(doc["log"]["file"]["path"], "/var/log/containers/x.log");
+    assert_eq!(doc["kubernetes"]["namespace"], "shop");
+    assert_eq!(doc["kubernetes"]["pod"]["name"], "web-1");
+    assert_eq!(doc["kubernetes"]["pod"]["uid"], "uid-1");
+    assert_eq!(doc["kubernetes"]["container"]["name"], "app");
+    assert_eq!(doc["kubernetes"]["node"]["name"], "node-a");
+    assert_eq!(doc["container"]["id"], "abc");
+    assert_eq!(doc["orchestrator"]["cluster"]["name"], "prod");
+    assert_eq!(doc["host"]["name"], "node-a");
+    assert_eq!(doc["agent"]["name"], "sluice");
+    assert!(doc.get("tags").is_none());
+}
+
+#[test]
+fn json_app_log_is_lifted_and_kept() {
+    let (_, doc) = encode_one(plain(
+        br#"{"level":"warn","msg":"disk low","free":{"gb":3}}"#,
+    ));
+    assert_eq!(doc["message"], "disk low");
+    assert_eq!(doc["log"]["level"], "warn");
+    assert_eq!(doc["json"]["free"]["gb"], 3);
+}
+
+#[test]
+fn malformed_and_truncated_are_tagged_and_kept() {
+    let mut ev = plain(b"\xffgarbage");
+    ev.malformed = true;
+    ev.truncated = true;
+    let (_, doc) = encode_one(ev);
+    assert_eq!(doc["tags"], serde_json::json!(["truncated", "malformed"]));
+    assert_eq!(doc["message"], "\u{fffd}garbage");
+}
+
+#[test]
+fn ids_are_deterministic_and_distinct() {
+    assert_eq!(document_id(1, 10), document_id(1, 10));
+    assert_ne!(document_id(1, 10), document_id(1, 11));
+    assert_ne!(document_id(1, 10), document_id(2, 10));
+    assert!(
+        document_id(9, 9)
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    );
+}
+
+#[test]
+fn the_source_separates_files_that_start_with_the_same_line() {
+    let fp = Fingerprint(7);
+    let a = id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), fp);
+    let b = id_seed(Some(b"pods\0shop\0uid-2\0app\x000"), fp);
+    assert_ne!(a, b);
+    assert_eq!(a, id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), fp));
+    assert_ne!(
+        a,
+        id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), Fingerprint(8))
+    );
+    assert_eq!(
+        id_seed(None, fp),
+        fp.0,
+        "no source: the ids of earlier versions"
+    );
+    let c = ctx().identify(b"pods\0shop\0uid-1\0app\x000");
+    assert_eq!(
+        c.id_seed,
+        id_seed(Some(b"pods\0shop\0uid-1\0app\x000"), c.fingerprint)
+    );
+}
+
+#[test]
+fn rfc3339_formatting_of_known_instants() {
+    let mut out = Vec::new();
+    format_rfc3339(
+        SystemTime::UNIX_EPOCH + Duration::new(951_782_400 + 3_723, 5),
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "2000-02-29T01:02:03.000000005Z"
+    );
+}
