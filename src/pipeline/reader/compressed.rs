@@ -144,7 +144,6 @@ impl Reader {
             };
             match decompress(&p.gz, &self.cfg.state_dir, p.entry.id) {
                 Ok(mut tailed) => {
-                    self.metrics.compressed_files_read.inc();
                     tailed.id = p.entry.id;
                     tailed.path = p.entry.path.clone();
                     tailed.real_path = p.gz.clone();
@@ -157,6 +156,7 @@ impl Reader {
                         self.give_up(p.key);
                         continue;
                     }
+                    self.metrics.compressed_files_read.inc();
                     let key = self.insert_open(p.key, tailed, p.entry.offset, size);
                     if let Some(of) = self.files.get_mut(&key) {
                         of.rotated_at = Some(Instant::now());
