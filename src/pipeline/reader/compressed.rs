@@ -260,3 +260,78 @@ fn decompress(gz: &Path, state_dir: &Path, id: FileId) -> io::Result<TailedFile>
     let _ = std::fs::remove_file(&copy);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gz(path: &Path, text: &[u8]) {
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(path).unwrap(), flate2::Compression::fast());
+        enc.write_all(text).unwrap();
+        enc.finish().unwrap();
+    }
+
+    #[test]
+    fn siblings_are_found_by_base_name_with_their_decompressed_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        std::fs::write(&live, b"new\n").unwrap();
+        gz(
+            &dir.path().join("0.log.20261124-100000.gz"),
+            b"first line\nmore\n",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        gz(
+            &dir.path().join("0.log.20261124-110000.gz"),
+            b"second file\n",
+        );
+        gz(
+            &dir.path().join("1.log.20261124-110000.gz"),
+            b"another container\n",
+        );
+        std::fs::write(dir.path().join("0.log.20261124-120000"), b"plain\n").unwrap();
+        let found = compressed_siblings(&live);
+        let names: Vec<_> = found
+            .iter()
+            .map(|s| s.path.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["0.log.20261124-100000.gz", "0.log.20261124-110000.gz"],
+            "oldest first, only this base, only .gz"
+        );
+        assert_eq!(
+            Some(found[0].fingerprint),
+            Fingerprint::of_head(b"first line\nmore\n")
+        );
+    }
+
+    #[test]
+    fn a_damaged_gz_is_read_up_to_the_damage_and_the_copy_is_unlinked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..2000)
+            .map(|i| format!("line {i:05} {}\n", "x".repeat(40)))
+            .collect();
+        let whole = dir.path().join("0.log.1.gz");
+        gz(&whole, text.as_bytes());
+        let id = FileId { dev: 1, inode: 2 };
+        let t = decompress(&whole, dir.path(), id).unwrap();
+        assert_eq!(t.size().unwrap(), text.len() as u64);
+        assert_eq!(t.fingerprint, Fingerprint::of_head(text.as_bytes()));
+        // Cut the compressed stream in half: what decompressed before the cut is kept.
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.path().join("0.log.2.gz");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let t = decompress(&cut, dir.path(), id).unwrap();
+        let size = t.size().unwrap();
+        assert!(size > 0 && size < text.len() as u64, "{size}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(DIR))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "the copies are unlinked once open");
+    }
+}
