@@ -186,11 +186,7 @@ fn run(
         }),
         None => None,
     };
-    let format = match cfg.parse.format {
-        FormatChoice::Auto => None,
-        FormatChoice::Cri => Some(Format::Cri),
-        FormatChoice::Docker => Some(Format::Docker),
-    };
+    let format = configured_format(cfg);
     let clock = clock::FileClock::open(tailed.file(), 0, format, cfg.input.max_line_bytes);
     // A pod given for a file whose path names none stands for the path's metadata too (its
     // only or first container): the ids still come from the path alone.
@@ -209,27 +205,15 @@ fn run(
         })
     });
     let now = Instant::now();
-    let mut of = OpenFile {
-        key: 1,
+    let mut of = OpenFile::new(
+        1,
         tailed,
-        ctx: None,
         format,
-        assembler: Assembler::new(assembler_cfg),
-        sealed_boundary: 0,
-        tracked: false,
-        touched: false,
-        rotated_at: None,
-        at_eof_since: None,
-        resume: 0,
-        opened_at: now,
-        pod: pod_ref,
-        meta_version: None,
+        Assembler::new(assembler_cfg),
+        0,
+        pod_ref,
         clock,
-        link: succession::Link::Unlinked,
-        held_by: 0,
-        handed_over: None,
-        predecessor: None,
-    };
+    );
     // `wanted` as in the agent with Kubernetes on: a pod given and a kubelet path.
     let wanted = found.is_some() && of.pod.is_some();
     let ctx = render(&mut of, fp, found.as_ref(), &node, &choices, wanted);

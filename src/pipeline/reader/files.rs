@@ -119,11 +119,7 @@ impl Reader {
     ) -> FileKey {
         let resume = resume.min(size);
         tailed.start_at(resume);
-        let format = match self.cfg.parse.format {
-            FormatChoice::Auto => None,
-            FormatChoice::Cri => Some(Format::Cri),
-            FormatChoice::Docker => Some(Format::Docker),
-        };
+        let format = configured_format(&self.cfg);
         let clock =
             clock::FileClock::open(tailed.file(), resume, format, self.cfg.input.max_line_bytes);
         let pod = kubernetes::path::pod_ref(&tailed.path, &tailed.real_path);
@@ -131,27 +127,15 @@ impl Reader {
         self.by_real_path.insert(tailed.real_path.clone(), key);
         self.files.insert(
             key,
-            Box::new(OpenFile {
+            Box::new(OpenFile::new(
                 key,
                 tailed,
-                ctx: None,
                 format,
-                assembler: Assembler::new(self.assembler_cfg.clone()),
-                sealed_boundary: resume,
-                tracked: false,
-                touched: false,
-                rotated_at: None,
-                at_eof_since: None,
+                Assembler::new(self.assembler_cfg.clone()),
                 resume,
-                opened_at: Instant::now(),
                 pod,
-                meta_version: None,
                 clock,
-                link: succession::Link::Unlinked,
-                held_by: 0,
-                handed_over: None,
-                predecessor: None,
-            }),
+            )),
         );
         if let Some(of) = self.files.get_mut(&key) {
             track(of, &self.delivery);

@@ -99,6 +99,40 @@ struct OpenFile {
 }
 
 impl OpenFile {
+    /// A file just opened at `resume` (a checkpointed event boundary, or 0): nothing read,
+    /// nothing rendered, not registered with delivery yet, linked to no other file.
+    fn new(
+        key: FileKey,
+        tailed: TailedFile,
+        format: Option<Format>,
+        assembler: Assembler,
+        resume: u64,
+        pod: Option<PodRef>,
+        clock: clock::FileClock,
+    ) -> OpenFile {
+        OpenFile {
+            key,
+            tailed,
+            ctx: None,
+            format,
+            assembler,
+            sealed_boundary: resume,
+            tracked: false,
+            touched: false,
+            rotated_at: None,
+            at_eof_since: None,
+            resume,
+            opened_at: Instant::now(),
+            pod,
+            meta_version: None,
+            clock,
+            link: succession::Link::Unlinked,
+            held_by: 0,
+            handed_over: None,
+            predecessor: None,
+        }
+    }
+
     fn boundary(&self) -> u64 {
         let framed = self.tailed.framed_offset();
         let b = self
@@ -418,6 +452,15 @@ fn node_fields(cfg: &Config) -> NodeFields {
     NodeFields {
         node_name: cfg.node_name.clone(),
         cluster_name: cfg.cluster_name.clone(),
+    }
+}
+
+/// The record format `parse.format` fixes for every file; `None`: detected per file.
+fn configured_format(cfg: &Config) -> Option<Format> {
+    match cfg.parse.format {
+        FormatChoice::Auto => None,
+        FormatChoice::Cri => Some(Format::Cri),
+        FormatChoice::Docker => Some(Format::Docker),
     }
 }
 
