@@ -1,5 +1,6 @@
 //! The assembler's tests: partial records, multiline groups, limits, adoption across a
-//! rotation, and that the common path allocates nothing.
+//! rotation, and that the common path allocates nothing. One file: they share the record and
+//! feeding helpers and the counting allocator (a `#[global_allocator]` is one per test binary).
 
 use std::borrow::Cow;
 
