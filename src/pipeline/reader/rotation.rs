@@ -137,6 +137,17 @@ impl Reader {
                         },
                     );
                 }
+                if !self.resume.contains_key(&id)
+                    && let Some(entry) = self.copy_of_known(id, &path, &retired)
+                {
+                    tracing::info!(
+                        path = %path.display(),
+                        of = %entry.real_path.display(),
+                        offset = entry.offset,
+                        "a copy of a file we read (copytruncate): reading it from where that file is committed"
+                    );
+                    self.resume.insert(id, entry);
+                }
                 let display_path = self
                     .resume
                     .get(&id)
@@ -168,6 +179,58 @@ impl Reader {
                 d.forget(r.0);
             }
         }
+    }
+}
+
+impl Reader {
+    /// A sibling never seen whose first line is that of a file we know in the same directory
+    /// under another inode is a copy of it (copytruncate): its bytes up to that file's
+    /// committed offset are that file's, already delivered, so it is read from there. Read from
+    /// its head instead, it would send them again — harmless where the `_id`s match, but a
+    /// record the original had joined to its rotated predecessor's event (`succession`) would
+    /// come back as a torn piece of that line. Returns the resume entry for the copy.
+    fn copy_of_known(
+        &self,
+        id: FileId,
+        path: &Path,
+        retired: &[(FileKey, FileId, crate::tail::Fingerprint, u64, PathBuf)],
+    ) -> Option<CheckpointEntry> {
+        let dir = path.parent()?;
+        let fp = std::fs::File::open(path)
+            .ok()
+            .and_then(|f| crate::tail::Fingerprint::read(&f).ok().flatten())?;
+        let same_dir = |p: &Path| p.parent() == Some(dir);
+        let offset = {
+            let d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+            self.files
+                .values()
+                .filter(|f| {
+                    f.tailed.id != id
+                        && f.tailed.fingerprint == Some(fp)
+                        && same_dir(&f.tailed.real_path)
+                })
+                .find_map(|f| d.committed(f.key))
+        }
+        .or_else(|| {
+            retired
+                .iter()
+                .find(|r| r.1 != id && r.2 == fp && same_dir(&r.4))
+                .map(|r| r.3)
+        })
+        .or_else(|| {
+            self.resume
+                .values()
+                .find(|e| e.id != id && e.fingerprint() == Some(fp) && same_dir(&e.real_path))
+                .map(|e| e.offset)
+        })?;
+        Some(CheckpointEntry {
+            id,
+            fingerprint: fp.to_hex(),
+            path: path.to_path_buf(),
+            real_path: path.to_path_buf(),
+            offset,
+            done: false,
+        })
     }
 }
 

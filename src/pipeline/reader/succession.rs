@@ -68,12 +68,9 @@ impl Reader {
             .copied()
             .filter(|k| {
                 self.files.get(k).is_some_and(|f| {
-                    // Without a complete first line a file holds nothing and may never be
-                    // read to its end (an empty file rotated at once): it holds nobody.
                     // A `.gz` is never the live file's predecessor: the kubelet keeps the
                     // newest rotation uncompressed.
                     f.rotated_at.is_some()
-                        && f.tailed.fingerprint.is_some()
                         && f.tailed.real_path.extension().is_none_or(|x| x != "gz")
                         && f.link == Link::Unlinked
                         && f.handed_over.is_none()
@@ -83,6 +80,18 @@ impl Reader {
             .collect();
         for p in unlinked {
             if self.closing.contains(&p) {
+                continue;
+            }
+            // Without a complete first line a file holds nothing and may never be read to its
+            // end (an empty file rotated at once): it holds nobody. One that was empty when we
+            // last read it may have been written since, just before its rotation (a `P` chunk
+            // and then the rename): its head is read here, or its end would be torn from the
+            // continuation in the successor.
+            let has_head = self
+                .files
+                .get_mut(&p)
+                .is_some_and(|f| f.tailed.refresh_fingerprint().unwrap_or(false));
+            if !has_head {
                 continue;
             }
             let Some(next) = self
@@ -112,6 +121,11 @@ impl Reader {
             sf.held_by += 1;
             if let Some(pf) = self.files.get_mut(&p) {
                 pf.link = Link::Holds(s);
+                tracing::debug!(
+                    rotated = %pf.tailed.real_path.display(),
+                    successor = %next.display(),
+                    "the live successor waits until the rotated file is drained"
+                );
             }
         }
     }
