@@ -65,6 +65,29 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         path_as: Option<PathBuf>,
     },
+    /// Watch the documents a running agent ships, live, as NDJSON (`_index`, `_id`,
+    /// `_source`), from its telemetry endpoint (`telemetry.tap: true` on the agent). The agent
+    /// never waits for the tap: when this reads too slowly, copies are dropped and counted.
+    Tap {
+        /// The agent's telemetry endpoint (default: `telemetry.listen` of --config).
+        #[arg(long, value_name = "URL")]
+        url: Option<reqwest::Url>,
+        #[arg(long)]
+        namespace: Option<String>,
+        #[arg(long)]
+        pod: Option<String>,
+        #[arg(long)]
+        container: Option<String>,
+        /// Only documents whose JSON contains this text.
+        #[arg(long)]
+        grep: Option<String>,
+        /// Stop after this many documents.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Send this fraction of the matching documents (0 < RATE <= 1; every n-th).
+        #[arg(long, value_name = "RATE")]
+        sample: Option<f64>,
+    },
     /// Install the index templates (and lifecycle policy) in Elasticsearch, then exit.
     Setup {
         /// Also import the bundled Kibana saved objects (data views, searches, Lens
@@ -106,6 +129,49 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Tap {
+        url,
+        namespace,
+        pod,
+        container,
+        grep,
+        limit,
+        sample,
+    }) = cli.command
+    {
+        let base = match url {
+            Some(u) => u,
+            None => {
+                let path = cli
+                    .config
+                    .context("sluice tap: pass --url of the agent's telemetry endpoint, or --config")?;
+                let config = Config::load(&path)?;
+                let addr = config
+                    .telemetry
+                    .listen
+                    .context("sluice tap: telemetry.listen is off in this configuration")?;
+                reqwest::Url::parse(&format!("http://{addr}"))?
+            }
+        };
+        let request = sluice::telemetry::tap_client::Request {
+            namespace,
+            pod,
+            container,
+            grep,
+            sample,
+            limit,
+        };
+        let url = request.url(&base)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(sluice::telemetry::tap_client::follow(
+            url,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr(),
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = cli
         .config
         .context("no configuration: pass --config FILE (or set SLUICE_CONFIG)")?;
@@ -132,6 +198,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  kubernetes: {kube}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tap { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Run => run(config, usize::from(cli.worker_threads)).map(|()| ExitCode::SUCCESS),
         Command::Test {
             files,

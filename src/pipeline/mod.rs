@@ -76,6 +76,12 @@ pub async fn run(
     }
 
     let health = Arc::new(Health::new(cfg.telemetry.stall_timeout));
+    let tap = cfg.telemetry.tap.then(|| {
+        Arc::new(telemetry::tap::Tap::new(
+            metrics.tap("sent"),
+            metrics.tap("dropped"),
+        ))
+    });
     let (stop_telemetry, telemetry_stopped) = watch::channel(false);
     let telemetry = match cfg.telemetry.listen {
         Some(addr) => {
@@ -85,12 +91,13 @@ pub async fn run(
             tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
             let m = metrics.clone();
             let h = health.clone();
+            let t = tap.clone();
             let mut rx = telemetry_stopped.clone();
             Some(tokio::spawn(async move {
                 let stopped = async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
-                if let Err(e) = telemetry::server::serve(listener, m, h, stopped).await {
+                if let Err(e) = telemetry::server::serve(listener, m, h, t, stopped).await {
                     tracing::error!(error = %e, "metrics endpoint failed");
                 }
             }))
@@ -156,6 +163,9 @@ pub async fn run(
         stop.clone(),
     )
     .map_err(|e| PipelineError::Multiline(e.to_string()))?;
+    if let Some(t) = tap {
+        reader = reader.with_tap(t);
+    }
     if let Some(store) = kube_store {
         reader = reader.with_kubernetes(store, cfg.kubernetes.metadata_wait);
     }

@@ -16,6 +16,8 @@ pub(crate) struct RawTelemetry {
     listen: Option<String>,
     #[serde(default = "default_stall_timeout")]
     stall_timeout: HumanDuration,
+    #[serde(default)]
+    tap: bool,
 }
 
 impl Default for RawTelemetry {
@@ -23,6 +25,7 @@ impl Default for RawTelemetry {
         RawTelemetry {
             listen: default_listen(),
             stall_timeout: default_stall_timeout(),
+            tap: false,
         }
     }
 }
@@ -43,6 +46,9 @@ pub struct TelemetryConfig {
     /// `/healthz` fails when no batch was acknowledged for this long while events wait and
     /// Elasticsearch answers its health probe, or when checkpoint writes fail for this long.
     pub stall_timeout: Duration,
+    /// `/tap` streams copies of the documents being shipped (`sluice tap`). Off by default:
+    /// it exposes log content to whoever reaches the listener.
+    pub tap: bool,
 }
 
 pub(crate) fn validate(raw: RawTelemetry) -> Result<TelemetryConfig, ConfigError> {
@@ -60,15 +66,30 @@ pub(crate) fn validate(raw: RawTelemetry) -> Result<TelemetryConfig, ConfigError
             "must be at least 1s (it is how long the agent may make no progress)",
         ));
     }
+    if raw.tap && listen.is_none() {
+        return Err(invalid(
+            "telemetry.tap",
+            "needs telemetry.listen: the tap is served on the telemetry endpoint",
+        ));
+    }
     Ok(TelemetryConfig {
         listen,
         stall_timeout: raw.stall_timeout.0,
+        tap: raw.tap,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_rejects_tap_without_listen() {
+        crate::settings::expect_refused(
+            crate::settings::section("telemetry", "telemetry:\n  listen: off\n  tap: true\n", validate),
+            "telemetry.tap",
+        );
+    }
 
     #[test]
     fn validate_rejects_bad_listen() {

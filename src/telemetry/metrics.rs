@@ -61,6 +61,9 @@ pub struct Metrics {
     /// Configured Elasticsearch endpoints, and those not backing off after a failure.
     pub es_endpoints: Gauge,
     pub es_endpoints_healthy: Gauge,
+    /// outcome: sent, dropped (`sluice tap`: copies sent to tap clients, or dropped because a
+    /// client read too slowly).
+    pub tap_documents: Family<Outcome, Counter>,
 }
 
 impl Metrics {
@@ -93,6 +96,7 @@ impl Metrics {
             kube_pods_cached: Gauge::default(),
             es_endpoints: Gauge::default(),
             es_endpoints_healthy: Gauge::default(),
+            tap_documents: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -228,7 +232,22 @@ impl Metrics {
             "Elasticsearch endpoints taking requests: not backing off after a failure (a failed endpoint is probed before it is used again)",
             m.es_endpoints_healthy.clone(),
         );
+        registry.register(
+            "tap_documents",
+            "Copies of shipped documents sent to `sluice tap` clients (outcome=sent), or dropped because a client read too slowly (outcome=dropped); the pipeline never waits for a tap",
+            m.tap_documents.clone(),
+        );
+        // Exported from the start (0), not only once a tap has watched.
+        for outcome in ["sent", "dropped"] {
+            let _ = m.tap_documents.get_or_create(&Outcome { outcome });
+        }
         Metrics { registry, ..m }
+    }
+
+    pub fn tap(&self, outcome: &'static str) -> Counter {
+        self.tap_documents
+            .get_or_create(&Outcome { outcome })
+            .clone()
     }
 
     pub fn item(&self, outcome: &'static str) -> Counter {

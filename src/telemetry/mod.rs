@@ -4,5 +4,7 @@ pub mod config;
 pub mod health;
 pub mod metrics;
 pub mod server;
+pub mod tap;
+pub mod tap_client;
 
 pub use metrics::Metrics;

@@ -276,6 +276,12 @@ impl Reader {
     }
 
     /// Reports the reader's heartbeat and its first scan to the health endpoints.
+    /// Offers what is encoded to the live tap (`telemetry.tap: true`).
+    pub fn with_tap(mut self, tap: Arc<crate::telemetry::tap::Tap>) -> Reader {
+        self.encoder.set_tap(tap);
+        self
+    }
+
     pub fn with_health(mut self, health: Arc<Health>) -> Reader {
         health.reader_beat(Instant::now());
         self.health = Some(health);

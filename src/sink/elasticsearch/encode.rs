@@ -8,12 +8,14 @@
 //! and so its index, comes from the reader (see `pipeline::reader::clock`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::kubernetes::PodRef;
 use crate::kubernetes::meta::{PodMeta, Workload};
 use crate::parse::{self, Stream};
 use crate::tail::Fingerprint;
+use crate::telemetry::tap::{self, Tap};
 
 use super::IndexPattern;
 use super::appjson;
@@ -51,6 +53,9 @@ pub struct FileContext {
     pub json: Option<bool>,
     /// Kubernetes watching is on but this file was rendered without its pod's metadata.
     pub partial: bool,
+    /// Namespace, pod and container as `sluice tap` filters them (empty when the path tells
+    /// none).
+    pub tap: tap::Source,
 }
 
 /// Values that are the same for every file on this node.
@@ -153,6 +158,11 @@ impl FileContext {
             skip: false,
             json: None,
             partial: false,
+            tap: pod.map_or_else(tap::Source::default, |p| tap::Source {
+                namespace: p.namespace.clone(),
+                pod: p.pod_name.clone(),
+                container: p.container_name.clone(),
+            }),
         }
     }
 }
@@ -271,6 +281,8 @@ pub struct Encoder {
     cached_index: String,
     typed_scratch: Vec<u8>,
     mistyped_scratch: Vec<u8>,
+    /// `telemetry.tap`: copies of what is encoded, while someone watches.
+    tap: Option<Arc<Tap>>,
 }
 
 impl Encoder {
@@ -284,7 +296,13 @@ impl Encoder {
             cached_index: String::new(),
             typed_scratch: Vec::new(),
             mistyped_scratch: Vec::new(),
+            tap: None,
         }
+    }
+
+    /// Offers every encoded event to `tap` (`telemetry.tap: true`).
+    pub fn set_tap(&mut self, tap: Arc<Tap>) {
+        self.tap = Some(tap);
     }
 
     /// Types these top-level keys of JSON app logs (`parse.json.fields`).
@@ -418,6 +436,11 @@ impl Encoder {
             }
         }
         body.extend_from_slice(&ctx.tail);
+        if let Some(t) = &self.tap
+            && t.active()
+        {
+            t.offer(&ctx.tap, &body[start..], &body[doc..]);
+        }
 
         // Bodies are capped far below 4 GiB by configuration (elasticsearch.batch.max_bytes ≤ 100 MiB
         // plus one event of at most 64 MiB).
