@@ -65,8 +65,8 @@ pub(super) struct Bucket {
     rate: Rate,
     tokens: f64,
     at: Instant,
-    /// Throttled time is counted up to here (so files waiting together count once).
-    throttled_until: Instant,
+    /// Since when the budget has held a file with data back (counted as throttled time).
+    throttled_since: Option<Instant>,
     /// Its series in `sluice_read_throttled_seconds_total`.
     label: Arc<str>,
 }
@@ -77,7 +77,7 @@ impl Bucket {
             rate,
             tokens: rate.burst as f64,
             at: now,
-            throttled_until: now,
+            throttled_since: None,
             label,
         }
     }
@@ -113,6 +113,19 @@ impl Bucket {
 
     fn full(&self) -> bool {
         self.tokens >= self.rate.burst as f64
+    }
+
+    /// Adds the throttled time up to `now` to the counter; it goes on counting if `still`.
+    fn count_throttled(&mut self, now: Instant, still: bool, metrics: &Metrics) {
+        if let Some(since) = self.throttled_since {
+            metrics
+                .read_throttled_seconds
+                .get_or_create(&crate::telemetry::metrics::Tenant {
+                    key: self.label.to_string(),
+                })
+                .inc_by(now.saturating_duration_since(since).as_secs_f64());
+            self.throttled_since = still.then_some(now);
+        }
     }
 }
 
@@ -236,7 +249,8 @@ impl Fair {
     }
 
     /// The bytes a file may read now (at most `limit`), or `None`: its budget is spent and the
-    /// file is parked until it refills; the wait is counted as throttled time.
+    /// file is parked until it refills. While a budget holds a file back (parked, or allowed less
+    /// than `limit`) its throttled time runs.
     fn allowance(
         &mut self,
         key: FileKey,
@@ -258,31 +272,33 @@ impl Fair {
             });
             b.set_rate(*rate);
             match b.allowance(now) {
-                Ok(a) => allowed = allowed.min(a),
-                Err(at) => ready = Some(ready.map_or(at, |r| r.max(at))),
-            }
-        }
-        let Some(until) = ready else {
-            return Some(allowed as usize);
-        };
-        for (name, _) in &share.budgets {
-            if let Some(b) = self.buckets.get_mut(name)
-                && b.allowance(now).is_err()
-            {
-                let from = b.throttled_until.max(now);
-                if until > from {
-                    self.metrics
-                        .read_throttled_seconds
-                        .get_or_create(&crate::telemetry::metrics::Tenant {
-                            key: b.label.to_string(),
-                        })
-                        .inc_by((until - from).as_secs_f64());
-                    b.throttled_until = until;
+                Ok(a) if a >= limit as u64 => b.count_throttled(now, false, &self.metrics),
+                Ok(a) => {
+                    b.throttled_since.get_or_insert(now);
+                    allowed = allowed.min(a);
+                }
+                Err(at) => {
+                    b.throttled_since.get_or_insert(now);
+                    ready = Some(ready.map_or(at, |r| r.max(at)));
                 }
             }
         }
-        self.parked.insert(key, until);
-        None
+        match ready {
+            Some(until) => {
+                self.parked.insert(key, until);
+                None
+            }
+            None => Some(allowed as usize),
+        }
+    }
+
+    /// The file read all it had: its budgets hold nothing back any more.
+    fn caught_up(&mut self, share: &Share, now: Instant) {
+        for (name, _) in &share.budgets {
+            if let Some(b) = self.buckets.get_mut(name) {
+                b.count_throttled(now, false, &self.metrics);
+            }
+        }
     }
 
     fn spend(&mut self, share: &Share, bytes: usize) {
@@ -487,6 +503,7 @@ impl Reader {
                 dirty.insert(key);
             } else if turn.bytes > 0 || of.at_eof_since.is_some() {
                 of.share.behind_since = None;
+                self.fair.caught_up(&of.share, Instant::now());
             }
         }
         (turn.more, turn.bytes)
@@ -516,6 +533,7 @@ impl Reader {
         fair.served.retain(|g, _| used.contains(g));
         for b in fair.buckets.values_mut() {
             b.refill(now);
+            b.count_throttled(now, true, &fair.metrics);
         }
         fair.buckets.retain(|n, b| used.contains(n) || !b.full());
         let metrics = &fair.metrics;
