@@ -342,7 +342,9 @@ impl Fair {
         for (g, last, key) in files {
             groups.entry(g).or_default().push((last, key));
         }
-        let mut order: Vec<(u64, Arc<str>, Vec<(u64, FileKey)>)> = groups
+        // (when served, group, its files by when they last read)
+        type Entry = (u64, Arc<str>, Vec<(u64, FileKey)>);
+        let mut order: Vec<Entry> = groups
             .into_iter()
             .map(|(g, mut files)| {
                 files.sort_unstable();
