@@ -267,6 +267,13 @@ impl Metrics {
             "Elasticsearch endpoints taking requests: not backing off after a failure (a failed endpoint is probed before it is used again)",
             m.es_endpoints_healthy.clone(),
         );
+        // The per-key families always hold `other` (at zero until keys overflow), so they are
+        // exported, with their help text, before any key is throttled or behind.
+        let other = Tenant {
+            key: "other".to_string(),
+        };
+        m.read_throttled_seconds.get_or_create(&other);
+        m.read_bytes_behind.get_or_create(&other);
         Metrics { registry, ..m }
     }
 
