@@ -276,3 +276,90 @@ fn a_namespace_over_its_budget_is_read_later_and_completely() {
         quiet_acks.len()
     );
 }
+
+/// The latency scenario of BENCHMARKS.md ("Tenants"), scaled to this 2-core machine: one noisy
+/// pod writing `SCENARIO_NOISY_MIBS` MiB/s (default 2), 39 quiet pods (each its own namespace)
+/// writing 20 lines a second, Elasticsearch limited by the proxy to `SCENARIO_ES_MIBS` MiB/s of
+/// bulk body (default 1), for 20 s; `FAIRNESS_UNDER_TEST` and `SCENARIO_RATE_LIMIT` (a
+/// `bytes_per_second` for every namespace) choose the configuration. Prints write→ack latency
+/// of the quiet and the noisy lines. A measurement, not a check: run it by hand
+/// (`cargo test --test fairness scenario -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn scenario() {
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let noisy_mibs: f64 = env("SCENARIO_NOISY_MIBS", "2").parse().unwrap();
+    let es_mibs: f64 = env("SCENARIO_ES_MIBS", "1").parse().unwrap();
+    let es = Es::new();
+    let proxy = Proxy::start(&es.url);
+    proxy.set(Fault::Throttle((es_mibs * 1048576.0) as u64));
+    proxy.record_acks();
+    let node = Node::new();
+    let index = unique("fair-scenario");
+    let noisy = node.add_pod("noisy", "storm", "app", false);
+    let quiet: Vec<PodLog> = (0..39)
+        .map(|i| node.add_pod(&format!("quiet-{i}"), "calm", "app", false))
+        .collect();
+    let mut extra = format!("  fairness: {}\n", env("FAIRNESS_UNDER_TEST", "namespace"));
+    if let Ok(rate) = std::env::var("SCENARIO_RATE_LIMIT") {
+        extra.push_str(&format!("  rate_limit:\n    bytes_per_second: {rate}\n"));
+    }
+    let cfg = config(&node, &index, &proxy.url, &extra);
+    let agent = Agent::start(&cfg);
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let pad = "x".repeat(1000);
+    let mut noisy_seq = 0u64;
+    let mut tick = 0u64;
+    // Every 50 ms: a twentieth of the noisy second, and one quiet line every 50 ms per pod
+    // (20 lines/s).
+    while started.elapsed() < Duration::from_secs(20) {
+        let mut raw = Vec::new();
+        let lines = (noisy_mibs * 1048576.0 / 20.0 / 1060.0) as u64;
+        for _ in 0..lines {
+            let m = format!("noisy seq={noisy_seq} written={} {pad}", now_ms());
+            raw.extend(noisy.record(&ts(noisy_seq), "stdout", &m, false));
+            noisy_seq += 1;
+        }
+        noisy.append_raw(&raw);
+        for (p, pod) in quiet.iter().enumerate() {
+            let m = format!("quiet pod={p} seq={tick} written={}", now_ms());
+            pod.line(&ts(tick), "stdout", &m);
+        }
+        tick += 1;
+        let next = started + Duration::from_millis(50 * tick);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let written_for = started.elapsed();
+    // Quiet lines are all in a moment later; the noisy backlog is not waited for.
+    std::thread::sleep(Duration::from_secs(5));
+    let acks = proxy.acks();
+    agent.stop();
+    let lat = |prefix: &str| {
+        let mut l: Vec<u64> = acks
+            .iter()
+            .filter(|(m, _)| m.starts_with(prefix))
+            .map(|(m, t)| {
+                let w = m.split("written=").nth(1).unwrap();
+                let w: u64 = w.split(' ').next().unwrap().parse().unwrap();
+                t.saturating_sub(w)
+            })
+            .collect();
+        l.sort_unstable();
+        l
+    };
+    let (q, n) = (lat("quiet"), lat("noisy"));
+    eprintln!(
+        "scenario {extra:?} noisy {noisy_mibs} MiB/s, ES {es_mibs} MiB/s, {written_for:?}: \
+         quiet {} of {} lines acked, p50 {} ms, p99 {} ms, max {} ms; \
+         noisy {} of {noisy_seq} acked, p50 {} ms, p99 {} ms",
+        q.len(),
+        tick * 39,
+        percentile(&q, 0.5),
+        percentile(&q, 0.99),
+        q.last().unwrap(),
+        n.len(),
+        percentile(&n, 0.5),
+        percentile(&n, 0.99),
+    );
+}

@@ -272,8 +272,8 @@ impl Metrics {
         let other = Tenant {
             key: "other".to_string(),
         };
-        m.read_throttled_seconds.get_or_create(&other);
-        m.read_bytes_behind.get_or_create(&other);
+        m.read_throttled_seconds.get_or_create(&other).inc_by(0.0);
+        m.read_bytes_behind.get_or_create(&other).set(0);
         Metrics { registry, ..m }
     }
 
