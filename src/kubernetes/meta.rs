@@ -54,6 +54,9 @@ pub struct PodMeta {
     /// `sluice.io/multiline`, as written (trimmed): the reader resolves and validates it, since
     /// this module knows nothing of multiline presets.
     pub multiline: Option<String>,
+    /// `sluice.io/rate-limit`, as written (trimmed): the reader parses it (a malformed value is
+    /// warned about once per pod and ignored), and it may only lower the namespace's budget.
+    pub rate_limit: Option<String>,
     /// `sluice.io/multiline-<container>`.
     pub container_multiline: Vec<(String, String)>,
 }
@@ -89,6 +92,8 @@ impl PodMeta {
 }
 
 const EXCLUDE: &str = "sluice.io/exclude";
+/// A read budget: on a namespace (set by cluster admins) and on a pod (may only lower it).
+pub const RATE_LIMIT: &str = "sluice.io/rate-limit";
 const EXCLUDE_CONTAINERS: &str = "sluice.io/exclude-containers";
 const PARSER: &str = "sluice.io/parser";
 const MULTILINE: &str = "sluice.io/multiline";
@@ -133,6 +138,8 @@ pub fn from_pod(pod: &Pod, allow: &[String]) -> Option<PodMeta> {
                 && let Some(p) = parse_parser(v)
             {
                 meta.container_parsers.push((c.to_string(), p));
+            } else if k == RATE_LIMIT {
+                meta.rate_limit = Some(v.trim().to_string());
             } else if k == MULTILINE {
                 meta.multiline = Some(v.trim().to_string());
             } else if let Some(c) = k.strip_prefix(MULTILINE).and_then(|r| r.strip_prefix('-')) {

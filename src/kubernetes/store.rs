@@ -18,6 +18,8 @@ use super::meta::PodMeta;
 pub struct Found {
     pub pod: Arc<PodMeta>,
     pub namespace_labels: Labels,
+    /// The namespace's `sluice.io/rate-limit` annotation, as written.
+    pub namespace_rate_limit: Option<Arc<str>>,
     /// Changes whenever the pod or its namespace's labels change.
     pub version: u64,
 }
@@ -35,6 +37,7 @@ pub type Labels = Arc<Vec<(String, String)>>;
 #[derive(Debug)]
 struct NamespaceEntry {
     labels: Labels,
+    rate_limit: Option<Arc<str>>,
     version: u64,
     /// Deleted: dropped once none of its pods is left in the store.
     deleted: bool,
@@ -164,9 +167,20 @@ impl Store {
     }
 
     pub fn apply_namespace(&self, name: &str, labels: Vec<(String, String)>) {
+        self.apply_namespace_with_budget(name, labels, None);
+    }
+
+    /// A namespace was added or changed: its labels and its `sluice.io/rate-limit` annotation.
+    pub fn apply_namespace_with_budget(
+        &self,
+        name: &str,
+        labels: Vec<(String, String)>,
+        rate_limit: Option<Arc<str>>,
+    ) {
         let mut inner = self.write();
         if let Some(n) = inner.namespaces.get_mut(name)
             && *n.labels == labels
+            && n.rate_limit == rate_limit
         {
             n.deleted = false;
             return;
@@ -176,6 +190,7 @@ impl Store {
             name.to_string(),
             NamespaceEntry {
                 labels: Arc::new(labels),
+                rate_limit,
                 version,
                 deleted: false,
             },
@@ -200,14 +215,15 @@ impl Store {
                 .get(&(namespace.to_string(), name.to_string()))
                 .and_then(|uid| inner.pods.get(uid)),
         }?;
-        let (namespace_labels, ns_version) =
+        let (namespace_labels, namespace_rate_limit, ns_version) =
             inner.namespaces.get(&entry.pod.namespace).map_or_else(
-                || (Arc::new(Vec::new()), 0),
-                |n| (n.labels.clone(), n.version),
+                || (Arc::new(Vec::new()), None, 0),
+                |n| (n.labels.clone(), n.rate_limit.clone(), n.version),
             );
         Some(Found {
             pod: entry.pod.clone(),
             namespace_labels,
+            namespace_rate_limit,
             version: entry.version.max(ns_version),
         })
     }
@@ -267,6 +283,11 @@ mod tests {
         let f = s.find(Some("u1"), "", "").unwrap();
         assert!(f.version > v1);
         assert_eq!(f.namespace_labels.len(), 1);
+        // The namespace's budget annotation is a change too.
+        s.apply_namespace_with_budget("ns", vec![("team".into(), "x".into())], Some("1MiB".into()));
+        let g = s.find(Some("u1"), "", "").unwrap();
+        assert!(g.version > f.version);
+        assert_eq!(g.namespace_rate_limit.as_deref(), Some("1MiB"));
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub async fn watch_pods(
     }
 }
 
-/// Runs the namespace watch (labels only) until `stop` turns true.
+/// Runs the namespace watch (labels and the `sluice.io/rate-limit` annotation) until `stop` turns true.
 pub async fn watch_namespaces(
     client: Client,
     store: Arc<Store>,
@@ -173,8 +173,15 @@ pub async fn watch_namespaces(
                     .flatten()
                     .map(|(k, v)| (meta::dedot(k), v.clone()))
                     .collect();
+                // The one namespace annotation kept: the read budget cluster admins set.
+                let rate_limit = ns
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(meta::RATE_LIMIT))
+                    .map(|v| Arc::from(v.trim()));
                 if let Some(name) = &ns.metadata.name {
-                    store.apply_namespace(name, labels);
+                    store.apply_namespace_with_budget(name, labels, rate_limit);
                 }
             }
             Ok(Event::Delete(ns)) => {

@@ -32,6 +32,54 @@ pub(crate) struct RawInput {
     ignore_older: Option<HumanDuration>,
     #[serde(default = "default_max_rotated_files")]
     max_rotated_files: usize,
+    #[serde(default)]
+    fairness: Fairness,
+    #[serde(default)]
+    rate_limit: Option<RawRateLimit>,
+}
+
+/// What reading is fair between when Elasticsearch is the bottleneck (`input.fairness`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fairness {
+    /// Tenants: each namespace gets an equal share, however many pods it runs (default: a
+    /// namespace is one installation, and its pod count must not buy it a bigger share).
+    #[default]
+    Namespace,
+    Pod,
+    Container,
+    /// Every file with data gets a few chunks per round, in no fixed order (the scheduler of
+    /// versions before fairness; kept for comparison).
+    Off,
+}
+
+/// The unit a read budget (`input.rate_limit`, the `sluice.io/rate-limit` annotations) is kept for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetKey {
+    #[default]
+    Namespace,
+    Pod,
+    Container,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    #[serde(default)]
+    key: BudgetKey,
+    bytes_per_second: ByteSize,
+    #[serde(default)]
+    burst: Option<ByteSize>,
+}
+
+/// A validated `input.rate_limit`: every key may read `bytes_per_second` on average, and up to
+/// `burst` bytes at once after a quiet spell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub key: BudgetKey,
+    pub bytes_per_second: u64,
+    pub burst: u64,
 }
 
 impl Default for RawInput {
@@ -47,6 +95,8 @@ impl Default for RawInput {
             read_chunk_bytes: default_read_chunk(),
             ignore_older: None,
             max_rotated_files: default_max_rotated_files(),
+            fairness: Fairness::default(),
+            rate_limit: None,
         }
     }
 }
@@ -103,6 +153,9 @@ pub struct InputConfig {
     /// Rotated or deleted files kept open to be read to their end; beyond it the oldest is
     /// closed with a warning and its unread bytes are counted as lost.
     pub max_rotated_files: usize,
+    pub fairness: Fairness,
+    /// The configured read budget per key; `None`: only annotations set budgets (per namespace).
+    pub rate_limit: Option<RateLimit>,
 }
 
 pub(crate) fn validate(input: RawInput) -> Result<InputConfig, ConfigError> {
@@ -163,6 +216,7 @@ pub(crate) fn validate(input: RawInput) -> Result<InputConfig, ConfigError> {
         return Err(invalid("input.max_rotated_files", "must be at least 1"));
     }
     nonzero_duration("input.poll_interval", input.poll_interval.0)?;
+    let rate_limit = input.rate_limit.map(rate_limit).transpose()?;
     Ok(InputConfig {
         root: input.root,
         include,
@@ -174,6 +228,34 @@ pub(crate) fn validate(input: RawInput) -> Result<InputConfig, ConfigError> {
         read_chunk_bytes,
         ignore_older: input.ignore_older.map(|d| d.0),
         max_rotated_files: input.max_rotated_files,
+        fairness: input.fairness,
+        rate_limit,
+    })
+}
+
+/// The smallest budget: below it a file would read a few lines per second at best.
+pub const MIN_RATE: u64 = 1 << 10;
+
+fn rate_limit(raw: RawRateLimit) -> Result<RateLimit, ConfigError> {
+    let rate = raw.bytes_per_second.0;
+    if rate < MIN_RATE {
+        return Err(invalid(
+            "input.rate_limit.bytes_per_second",
+            format!("{} is below the minimum of 1KiB", bytesize::ByteSize(rate)),
+        ));
+    }
+    // One second's worth by default: a pod that was quiet may write a second's budget at once.
+    let burst = raw.burst.map_or(rate, |b| b.0);
+    if burst < MIN_RATE {
+        return Err(invalid(
+            "input.rate_limit.burst",
+            format!("{} is below the minimum of 1KiB", bytesize::ByteSize(burst)),
+        ));
+    }
+    Ok(RateLimit {
+        key: raw.key,
+        bytes_per_second: rate,
+        burst,
     })
 }
 
@@ -218,6 +300,47 @@ mod tests {
     #[test]
     fn validate_rejects_relative_include() {
         rejects("input:\n  include: [\"logs/*.log\"]\n", "input.include");
+    }
+
+    #[test]
+    fn rate_limit_defaults_and_burst() {
+        let c = crate::settings::section(
+            "input",
+            "input:\n  rate_limit:\n    bytes_per_second: 2MiB\n",
+            validate,
+        )
+        .unwrap();
+        assert_eq!(c.fairness, Fairness::Namespace);
+        let r = c.rate_limit.unwrap();
+        assert_eq!(
+            (r.key, r.bytes_per_second, r.burst),
+            (BudgetKey::Namespace, 2 << 20, 2 << 20)
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_rate_limit() {
+        rejects(
+            "input:\n  rate_limit:\n    bytes_per_second: 10\n",
+            "input.rate_limit.bytes_per_second",
+        );
+        rejects(
+            "input:\n  rate_limit:\n    bytes_per_second: 1MiB\n    burst: 0\n",
+            "input.rate_limit.burst",
+        );
+        rejects(
+            "input:\n  rate_limit:\n    burst: 1MiB\n",
+            "bytes_per_second",
+        );
+        rejects(
+            "input:\n  rate_limit:\n    key: node\n    bytes_per_second: 1MiB\n",
+            "node",
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_fairness() {
+        rejects("input:\n  fairness: tenant\n", "tenant");
     }
 
     #[test]

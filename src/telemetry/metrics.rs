@@ -13,6 +13,13 @@ pub struct Outcome {
     pub outcome: &'static str,
 }
 
+/// A tenant as the read scheduler sees it (`input.rate_limit.key`, else `input.fairness`): at
+/// most `reader::fair::LABELLED_KEYS` values, the rest summed as `other`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Tenant {
+    pub key: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Resource {
     pub resource: &'static str,
@@ -58,6 +65,14 @@ pub struct Metrics {
     /// list that fails counts as an error only, so "errors and no restart" means no fresh list.
     pub kube_watch_restarts: Family<Resource, Counter>,
     pub kube_pods_cached: Gauge,
+    /// Seconds a key's read budget was spent while its files had data (the files read later).
+    pub read_throttled_seconds: Family<Tenant, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Bytes written to log files and not read yet, per key (the biggest keys; the rest `other`).
+    pub read_bytes_behind: Family<Tenant, Gauge>,
+    /// How long the file furthest behind on this node has had unread bytes.
+    pub oldest_unread_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// `sluice.io/rate-limit` annotations that are not a size (ignored; one per pod or namespace).
+    pub rate_limit_annotations_invalid: Counter,
     /// Configured Elasticsearch endpoints, and those not backing off after a failure.
     pub es_endpoints: Gauge,
     pub es_endpoints_healthy: Gauge,
@@ -97,6 +112,10 @@ impl Metrics {
             es_endpoints: Gauge::default(),
             es_endpoints_healthy: Gauge::default(),
             tap_documents: Family::default(),
+            read_throttled_seconds: Family::default(),
+            read_bytes_behind: Family::default(),
+            oldest_unread_age_seconds: Gauge::default(),
+            rate_limit_annotations_invalid: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -191,6 +210,26 @@ impl Metrics {
             m.rotated_bytes_dropped.clone(),
         );
         registry.register(
+            "read_throttled_seconds",
+            "Seconds a key's read budget (input.rate_limit, sluice.io/rate-limit) held its files back while they had data; key: the budget's namespace, pod or container (20 keys, the rest as other)",
+            m.read_throttled_seconds.clone(),
+        );
+        registry.register(
+            "read_bytes_behind",
+            "Bytes written to log files and not read yet, per key (the 20 keys furthest behind, the rest summed as other)",
+            m.read_bytes_behind.clone(),
+        );
+        registry.register(
+            "oldest_unread_age_seconds",
+            "How long the file furthest behind on this node has had unread bytes (0: every file read to its end)",
+            m.oldest_unread_age_seconds.clone(),
+        );
+        registry.register(
+            "rate_limit_annotations_invalid",
+            "sluice.io/rate-limit annotations that are not a size of at least 1KiB (ignored; counted once per pod or namespace)",
+            m.rate_limit_annotations_invalid.clone(),
+        );
+        registry.register(
             "events_without_metadata",
             "Events shipped with path metadata only although Kubernetes watching is on (pod not seen in time, API server unreachable)",
             m.events_without_metadata.clone(),
@@ -241,6 +280,13 @@ impl Metrics {
         for outcome in ["sent", "dropped"] {
             let _ = m.tap_documents.get_or_create(&Outcome { outcome });
         }
+        // The per-key families always hold `other` (at zero until keys overflow), so they are
+        // exported, with their help text, before any key is throttled or behind.
+        let other = Tenant {
+            key: "other".to_string(),
+        };
+        m.read_throttled_seconds.get_or_create(&other).inc_by(0.0);
+        m.read_bytes_behind.get_or_create(&other).set(0);
         Metrics { registry, ..m }
     }
 

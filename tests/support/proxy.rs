@@ -56,6 +56,10 @@ pub enum Fault {
     UnavailableIndex {
         index_suffix: String,
     },
+    /// Elasticsearch's capacity limited to this many (uncompressed) body bytes per second,
+    /// until changed: each `_bulk` request is forwarded once the requests before it have used
+    /// their share, so concurrent requests queue as on a saturated cluster.
+    Throttle(u64),
     /// `_bulk` requests are held without an answer and never forwarded (nothing written), until
     /// changed; health probes and setup pass: a cluster that looks healthy but takes nothing.
     BlackHole,
@@ -76,6 +80,11 @@ struct State {
     stats: Stats,
     /// Items `Reject429Index` has seen: which of them is "every other".
     index_items_seen: usize,
+    /// `Throttle`: when the capacity is free again.
+    free_at: Option<std::time::Instant>,
+    /// With [`Proxy::record_acks`]: each bulk item's message (its first 64 bytes) and when
+    /// Elasticsearch answered its request with 200 (ms since the epoch).
+    acks: Option<Vec<(String, u64)>>,
 }
 
 pub struct Proxy {
@@ -91,6 +100,8 @@ impl Proxy {
             fault: Fault::Pass,
             stats: Stats::default(),
             index_items_seen: 0,
+            free_at: None,
+            acks: None,
         }));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
@@ -120,6 +131,17 @@ impl Proxy {
 
     pub fn fault(&self) -> Fault {
         self.state.lock().unwrap().fault.clone()
+    }
+
+    /// From now on, records when each forwarded item was acknowledged (see [`Proxy::acks`]).
+    pub fn record_acks(&self) {
+        self.state.lock().unwrap().acks.get_or_insert_with(Vec::new);
+    }
+
+    /// The items acknowledged so far: the first 64 bytes of their message, and when
+    /// Elasticsearch answered their request with 200 (ms since the epoch).
+    pub fn acks(&self) -> Vec<(String, u64)> {
+        self.state.lock().unwrap().acks.clone().unwrap_or_default()
     }
 
     pub fn stats(&self) -> Stats {
@@ -229,12 +251,21 @@ async fn handle(
     };
     // Which items the proxy answers 429 itself (Reject429, Reject429Index).
     let mut reject = Vec::new();
+    let mut forward_at = None;
     let fault = if is_bulk {
         let mut s = state.lock().unwrap();
         s.stats.bulk_requests += 1;
         let raw_len = raw.len();
         let (fault, next) = match s.fault.clone() {
             Fault::Pass => (Fault::Pass, Fault::Pass),
+            Fault::Throttle(rate) => {
+                let now = std::time::Instant::now();
+                let start = s.free_at.map_or(now, |t| t.max(now));
+                let done = start + Duration::from_secs_f64(raw_len as f64 / rate as f64);
+                s.free_at = Some(done);
+                forward_at = Some(done);
+                (Fault::Throttle(rate), Fault::Throttle(rate))
+            }
             f @ (Fault::BlackHole | Fault::BlackHoleAll) => (f.clone(), f),
             Fault::TooLarge(limit) if raw_len > limit => {
                 (Fault::TooLarge(limit), Fault::TooLarge(limit))
@@ -358,8 +389,25 @@ async fn handle(
         }
     };
 
+    let recording = is_bulk && state.lock().unwrap().acks.is_some();
     let resp = match fault {
-        Fault::Pass => forward(body, gzipped).await,
+        Fault::Pass | Fault::Throttle(_) => {
+            if let Some(at) = forward_at {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            let resp = forward(body, gzipped).await;
+            if recording && resp.status() == 200 {
+                let at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as u64;
+                let msgs = item_messages(&raw);
+                if let Some(acks) = &mut state.lock().unwrap().acks {
+                    acks.extend(msgs.into_iter().map(|m| (m, at)));
+                }
+            }
+            resp
+        }
         Fault::TooLarge(_) | Fault::TooLargeIndex { .. } => respond(413, ""),
         Fault::Unavailable(_) | Fault::UnavailableIndex { .. } => respond(
             503,
@@ -403,6 +451,24 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .expect("a gzip body");
     out
+}
+
+/// The first 64 bytes of every document's `message` in a bulk body, in order.
+fn item_messages(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .skip(1)
+        .step_by(2)
+        .map(|doc| {
+            let v: Value = serde_json::from_slice(doc).expect("a bulk document line");
+            let m = v["message"].as_str().unwrap_or_default();
+            let mut end = m.len().min(64);
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            m[..end].to_string()
+        })
+        .collect()
 }
 
 /// The `_index` of every action in a bulk body, in order.

@@ -182,6 +182,7 @@ fn run(
                     .ok_or(DryRunError::PodWithoutUid)?,
             ),
             namespace_labels: Arc::new(Vec::new()),
+            namespace_rate_limit: None,
             version: 1,
         }),
         None => None,

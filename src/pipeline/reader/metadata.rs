@@ -20,6 +20,7 @@ pub(super) fn prepare_context(
     choices: &choice::MultilineChoices,
     delivery: &Mutex<Delivery>,
     kube: Option<&mut Kube>,
+    fair: &mut fair::Fair,
     now: Instant,
 ) -> bool {
     let Some(fp) = of.tailed.fingerprint else {
@@ -46,6 +47,7 @@ pub(super) fn prepare_context(
         k.waiting.remove(&of.key);
     }
     of.ctx = Some(render(of, fp, found.as_ref(), node, choices, wanted));
+    fair.settle(&mut of.share, of.pod.as_ref(), found.as_ref());
     track(of, delivery);
     true
 }
@@ -154,6 +156,8 @@ impl Reader {
             let fp = ctx.fingerprint;
             let ctx = render(of, fp, Some(&found), &self.node, &self.choices, true);
             of.ctx = Some(ctx);
+            self.fair
+                .settle(&mut of.share, of.pod.as_ref(), Some(&found));
         }
     }
 }

@@ -12,7 +12,8 @@
 //! `seal` (idle flushes, closing rotated files, sealing batches: the backpressure),
 //! `metadata` (a file's context and the wait for its pod), `rotation` (rotated siblings, the
 //! bound on open rotated files), `compressed` (owed `.gz` rotations), `succession` (events split
-//! by a rotation), `clock`, `choice` (per-pod multiline rules), `fault` (test faults); `dry` runs one file's
+//! by a rotation), `clock`, `choice` (per-pod multiline rules), `fair` (which file reads next:
+//! round robin by tenant, read budgets), `fault` (test faults); `dry` runs one file's
 //! bytes through the same emit path without the loop (`sluice test`).
 
 use std::collections::{HashMap, HashSet};
@@ -41,6 +42,7 @@ mod choice;
 mod clock;
 mod compressed;
 pub mod dry;
+mod fair;
 mod fault;
 mod files;
 mod metadata;
@@ -96,6 +98,8 @@ struct OpenFile {
     handed_over: Option<u64>,
     /// The rotated file whose events in progress this file adopted, until it emitted them.
     predecessor: Option<succession::Predecessor>,
+    /// Its tenant and read budgets (`fair`), settled when its context is rendered.
+    share: fair::Share,
 }
 
 impl OpenFile {
@@ -130,6 +134,7 @@ impl OpenFile {
             held_by: 0,
             handed_over: None,
             predecessor: None,
+            share: fair::Share::default(),
         }
     }
 
@@ -200,6 +205,8 @@ pub struct Reader {
     fault: Option<TestFault>,
     /// Files to read at the next turn (a successor whose predecessors are drained).
     wake: Vec<FileKey>,
+    /// Which file reads next, and the read budgets.
+    fair: fair::Fair,
 }
 
 /// The Kubernetes metadata cache and how long a new file waits for its pod to appear in it.
@@ -239,6 +246,7 @@ impl Reader {
         Ok(Reader {
             encoder: encoder(&cfg),
             node: node_fields(&cfg),
+            fair: fair::Fair::new(&cfg, metrics.clone()),
             cfg,
             files: HashMap::new(),
             touched_files: Vec::new(),
@@ -363,16 +371,9 @@ impl Reader {
             }
 
             dirty.extend(self.wake.drain(..));
-            let mut more = false;
-            for key in std::mem::take(&mut dirty) {
-                if self.read_file(key) {
-                    dirty.insert(key);
-                    more = true;
-                }
-                if full(&self.batch, &self.cfg) && !self.seal() {
-                    return;
-                }
-            }
+            let Some(more) = self.read_round(&mut dirty) else {
+                return;
+            };
             self.housekeeping(now);
             if self.seal_due(now) && !self.seal() {
                 return;
@@ -416,7 +417,7 @@ impl Reader {
                 (opened + self.cfg.elasticsearch.batch_timeout).saturating_duration_since(now),
             );
         }
-        wait.min(MAX_WAIT)
+        wait.min(self.fair.until_unpark(now)).min(MAX_WAIT)
     }
 }
 

@@ -1,13 +1,13 @@
-//! Reading one file's turn: a few chunks, each line parsed, assembled and encoded straight
+//! Reading one file's turn: up to the bytes the scheduler (`fair`) grants, a chunk at a time, each line parsed, assembled and encoded straight
 //! into the open batch. Nothing here waits: a full batch pauses the file until it is sealed.
 
 use super::*;
 
 impl Reader {
-    /// Reads a few chunks of one file. Returns whether more data is probably waiting.
-    pub(super) fn read_file(&mut self, key: FileKey) -> bool {
+    /// Reads at most `limit` bytes of one file, a chunk at a time.
+    pub(super) fn read_file(&mut self, key: FileKey, limit: usize) -> Turn {
         let was_touched = self.files.get(&key).is_some_and(|f| f.touched);
-        let more = self.read_turn(key);
+        let turn = self.read_turn(key, limit);
         if let Some(of) = self.files.get(&key) {
             if !was_touched && of.touched {
                 self.touched_files.push(key);
@@ -19,10 +19,10 @@ impl Reader {
                 self.settle_adoption(key);
             }
         }
-        more
+        turn
     }
 
-    pub(super) fn read_turn(&mut self, key: FileKey) -> bool {
+    fn read_turn(&mut self, key: FileKey, limit: usize) -> Turn {
         let Reader {
             files,
             encoder,
@@ -34,39 +34,43 @@ impl Reader {
             delivery,
             kube,
             choices,
+            fair,
             ..
         } = self;
+        let mut turn = Turn::default();
         let Some(of) = files.get_mut(&key) else {
-            return false;
+            return turn;
         };
         if of.held_by > 0 {
             // A rotated predecessor is not drained yet: its lines are older, and what it ends
             // with may continue here (`succession`).
-            return false;
+            return turn;
         }
         let now = Instant::now();
         if of.ctx.is_none() {
             match of.tailed.refresh_fingerprint() {
                 Ok(true) => {
                     track(of, delivery);
-                    if !prepare_context(of, node, choices, delivery, kube.as_mut(), now) {
+                    if !prepare_context(of, node, choices, delivery, kube.as_mut(), fair, now) {
                         // Waiting for the pod's metadata; `refresh_metadata` brings it back.
-                        return false;
+                        return turn;
                     }
                 }
                 // No complete first line yet: nothing to read.
-                Ok(false) => return false,
+                Ok(false) => return turn,
                 Err(e) => {
                     tracing::warn!(path = %of.tailed.path.display(), error = %e, "cannot read file head");
-                    return false;
+                    return turn;
                 }
             }
         }
-        for _ in 0..CHUNKS_PER_TURN {
+        turn.more = true;
+        while turn.bytes < limit {
             if full(batch, cfg) {
                 // Sealed before this file reads on.
-                return true;
+                return turn;
             }
+            let chunk = cfg.input.read_chunk_bytes.min(limit - turn.bytes);
             let OpenFile {
                 tailed,
                 ctx,
@@ -78,7 +82,8 @@ impl Reader {
                 ..
             } = &mut **of;
             let Some(ctx) = ctx.as_ref() else {
-                return false;
+                turn.more = false;
+                return turn;
             };
             let pred = predecessor.as_ref().map(|p| &p.ctx);
             let mut emit_ctx = EmitCtx {
@@ -87,54 +92,64 @@ impl Reader {
                 metrics,
                 now,
             };
-            let outcome = tailed.read(
-                buf,
-                cfg.input.read_chunk_bytes,
-                cfg.input.max_line_bytes,
-                &mut |line: Line<'_>| {
-                    *touched = true;
-                    handle_line(line, ctx, pred, format, assembler, clock, &mut emit_ctx);
-                    if full(emit_ctx.batch, cfg) {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            );
+            let outcome = tailed.read(buf, chunk, cfg.input.max_line_bytes, &mut |line: Line<
+                '_,
+            >| {
+                *touched = true;
+                handle_line(line, ctx, pred, format, assembler, clock, &mut emit_ctx);
+                if full(emit_ctx.batch, cfg) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
             match outcome {
                 Ok(ReadOutcome::Data { bytes }) => {
                     metrics.bytes_read.inc_by(bytes as u64);
+                    turn.bytes += bytes;
                     of.at_eof_since = None;
-                    if bytes < cfg.input.read_chunk_bytes {
-                        return false;
+                    if bytes < chunk {
+                        turn.more = false;
+                        return turn;
                     }
                 }
                 Ok(ReadOutcome::Paused { bytes }) => {
                     // The batch filled up mid-chunk: it is sealed, then this file reads on.
                     metrics.bytes_read.inc_by(bytes as u64);
+                    turn.bytes += bytes;
                     of.at_eof_since = None;
-                    return true;
+                    return turn;
                 }
                 Ok(ReadOutcome::Eof) | Ok(ReadOutcome::NotReady) => {
                     of.at_eof_since.get_or_insert(now);
-                    return false;
+                    turn.more = false;
+                    return turn;
                 }
                 Ok(ReadOutcome::Truncated) => {
                     tracing::info!(path = %of.tailed.path.display(), "file truncated (copytruncate); reading it again from the head");
                     of.rotated_at = Some(now);
                     of.at_eof_since = Some(now - ROTATED_GRACE);
-                    return false;
+                    turn.more = false;
+                    return turn;
                 }
                 Err(e) => {
                     tracing::warn!(path = %of.tailed.path.display(), error = %e, "read failed; closing the file");
                     of.rotated_at = Some(now);
                     of.at_eof_since = Some(now - ROTATED_GRACE);
-                    return false;
+                    turn.more = false;
+                    return turn;
                 }
             }
         }
-        true
+        turn
     }
+}
+
+/// What one file's turn did: whether more is probably waiting, and the bytes it read.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Turn {
+    pub(super) more: bool,
+    pub(super) bytes: usize,
 }
 
 /// Whether the open batch has reached a size limit and must be sealed before more is read.

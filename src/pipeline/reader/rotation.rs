@@ -34,6 +34,7 @@ impl Reader {
             let unread = of.tailed.size().unwrap_or(0).saturating_sub(of.boundary());
             tracing::warn!(
                 path = %of.tailed.real_path.display(),
+                namespace = of.pod.as_ref().map_or("", |p| p.namespace.as_str()),
                 unread_bytes = unread,
                 bound = self.cfg.input.max_rotated_files,
                 "too many rotated files open (Elasticsearch slow or down?): closing the oldest; its unread lines are lost"
