@@ -61,6 +61,8 @@ pub struct Metrics {
     /// Configured Elasticsearch endpoints, and those not backing off after a failure.
     pub es_endpoints: Gauge,
     pub es_endpoints_healthy: Gauge,
+    /// Distinct index names documents were encoded for since start (routing; bounded).
+    pub indices_written: Gauge,
 }
 
 impl Metrics {
@@ -93,6 +95,7 @@ impl Metrics {
             kube_pods_cached: Gauge::default(),
             es_endpoints: Gauge::default(),
             es_endpoints_healthy: Gauge::default(),
+            indices_written: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -227,6 +230,11 @@ impl Metrics {
             "elasticsearch_endpoints_healthy",
             "Elasticsearch endpoints taking requests: not backing off after a failure (a failed endpoint is probed before it is used again)",
             m.es_endpoints_healthy.clone(),
+        );
+        registry.register(
+            "indices_written",
+            "Distinct index names this agent has written documents to since it started (counted up to 10,000); with a routed elasticsearch.index, watch it for shard counts",
+            m.indices_written.clone(),
         );
         Metrics { registry, ..m }
     }

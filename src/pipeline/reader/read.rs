@@ -34,6 +34,7 @@ impl Reader {
             delivery,
             kube,
             choices,
+            routing,
             ..
         } = self;
         let Some(of) = files.get_mut(&key) else {
@@ -49,7 +50,14 @@ impl Reader {
             match of.tailed.refresh_fingerprint() {
                 Ok(true) => {
                     track(of, delivery);
-                    if !prepare_context(of, node, choices, delivery, kube.as_mut(), now) {
+                    if !prepare_context(
+                        of,
+                        node,
+                        (choices, routing.as_ref()),
+                        delivery,
+                        kube.as_mut(),
+                        now,
+                    ) {
                         // Waiting for the pod's metadata; `refresh_metadata` brings it back.
                         return false;
                     }

@@ -279,23 +279,10 @@ pub fn template_name(index: &IndexPattern) -> String {
     format!("sluice_{stem}")
 }
 
-/// The index names a pattern can render to, as a template pattern: each date part becomes `*`.
+/// The index names a pattern can render to, as a template pattern: each date part and each
+/// field reference becomes `*` ([`IndexPattern::glob`]).
 pub fn index_glob(index: &IndexPattern) -> String {
-    let mut out = String::new();
-    let mut chars = index.as_str().chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            // Validated to be Y, m or d.
-            _ if !out.ends_with('*') => out.push('*'),
-            _ => {}
-        }
-    }
-    out
+    index.glob()
 }
 
 fn keyword() -> Value {

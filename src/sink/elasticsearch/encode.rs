@@ -17,6 +17,7 @@ use crate::tail::Fingerprint;
 
 use super::IndexPattern;
 use super::appjson;
+use super::route::Distinct;
 use super::escape::{escape_into, escape_str_into};
 
 /// One event as the encoder needs it, borrowed from the reader's buffers.
@@ -51,6 +52,10 @@ pub struct FileContext {
     pub json: Option<bool>,
     /// Kubernetes watching is on but this file was rendered without its pod's metadata.
     pub partial: bool,
+    /// The file's own index pattern when `elasticsearch.index` holds field references: resolved
+    /// once, when the file's metadata is first rendered, and kept for the whole file
+    /// (`pipeline::reader::route`). `None`: the encoder's pattern.
+    pub route: Option<IndexPattern>,
 }
 
 /// Values that are the same for every file on this node.
@@ -153,6 +158,7 @@ impl FileContext {
             skip: false,
             json: None,
             partial: false,
+            route: None,
         }
     }
 }
@@ -269,6 +275,11 @@ pub struct Encoder {
     json_field_names: Vec<String>,
     cached_day: [u8; 10],
     cached_index: String,
+    /// Which pattern `cached_index` was rendered from: the encoder's own (`true`), or a file's
+    /// route with this text. Files take turns in a batch, so this changes per read, not per event.
+    cached_default: bool,
+    cached_route: String,
+    distinct: Distinct,
     typed_scratch: Vec<u8>,
     mistyped_scratch: Vec<u8>,
 }
@@ -282,6 +293,9 @@ impl Encoder {
             json_field_names: Vec::new(),
             cached_day: [0; 10],
             cached_index: String::new(),
+            cached_default: true,
+            cached_route: String::new(),
+            distinct: Distinct::default(),
             typed_scratch: Vec::new(),
             mistyped_scratch: Vec::new(),
         }
@@ -291,6 +305,12 @@ impl Encoder {
     pub fn with_json_fields(mut self, fields: Vec<(String, parse::json::FieldType)>) -> Encoder {
         self.json_field_names = fields.iter().map(|(k, _)| k.clone()).collect();
         self.json_fields = fields;
+        self
+    }
+
+    /// Counts the distinct index names rendered in `gauge` (`sluice_indices_written`).
+    pub fn with_index_gauge(mut self, gauge: prometheus_client::metrics::gauge::Gauge) -> Encoder {
+        self.distinct = Distinct::new(gauge);
         self
     }
 
@@ -304,7 +324,7 @@ impl Encoder {
             String::from_utf8_lossy(timestamp)
         );
         body.extend_from_slice(b"{\"create\":{\"_index\":\"");
-        let index = self.index_for(timestamp);
+        let index = self.index_for(ctx.route.as_ref(), timestamp);
         body.extend_from_slice(index.as_bytes());
         body.extend_from_slice(b"\",\"_id\":\"");
         body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
@@ -428,10 +448,24 @@ impl Encoder {
         }
     }
 
-    fn index_for(&mut self, timestamp: &[u8]) -> &str {
-        if !self.index.is_dated() {
+    /// The index of an event: the file's route (else the encoder's pattern) on the event's date.
+    /// Rendered again only when the pattern or the date changes.
+    fn index_for(&mut self, route: Option<&IndexPattern>, timestamp: &[u8]) -> &str {
+        let same = match route {
+            None => self.cached_default,
+            Some(r) => !self.cached_default && r.as_str() == self.cached_route,
+        };
+        if !same {
+            self.cached_default = route.is_none();
+            self.cached_route.clear();
+            self.cached_route.push_str(route.map_or("", IndexPattern::as_str));
+            self.cached_index.clear();
+        }
+        let pattern = route.unwrap_or(&self.index);
+        if !pattern.is_dated() {
             if self.cached_index.is_empty() {
-                self.cached_index = self.index.render((0, 0, 0));
+                self.cached_index = pattern.render((0, 0, 0));
+                self.distinct.note(&self.cached_index);
             }
             return &self.cached_index;
         }
@@ -443,7 +477,8 @@ impl Encoder {
         // Never the clock: a replay must pick the same index. Events carry valid timestamps
         // (`Event::timestamp`); an invalid one would be a bug, and still lands deterministically.
         let date = parse::timestamp::utc_date(timestamp).unwrap_or((1970, 1, 1));
-        self.cached_index = self.index.render(date);
+        self.cached_index = pattern.render(date);
+        self.distinct.note(&self.cached_index);
         if utc {
             self.cached_day.copy_from_slice(&timestamp[..10]);
         } else {
