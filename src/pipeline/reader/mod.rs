@@ -52,8 +52,8 @@ mod succession;
 
 use fault::TestFault;
 use metadata::{prepare_context, render, track};
-use route::Routing;
 use read::{EmitCtx, full, handle_line, origin};
+use route::Routing;
 
 /// How many chunks one file may read before the others get their turn.
 const CHUNKS_PER_TURN: usize = 4;

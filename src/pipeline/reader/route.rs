@@ -109,7 +109,10 @@ mod tests {
                 name: "web-1".into(),
                 uid: "u1".into(),
                 labels: vec![("app_kubernetes_io/name".into(), "Web".into())],
-                workload: Some(Workload::CronJob("nightly".into(), "nightly-29012345".into())),
+                workload: Some(Workload::CronJob(
+                    "nightly".into(),
+                    "nightly-29012345".into(),
+                )),
                 dataset: dataset.map(String::from),
                 ..PodMeta::default()
             }),

@@ -17,8 +17,8 @@ use crate::tail::Fingerprint;
 
 use super::IndexPattern;
 use super::appjson;
-use super::route::Distinct;
 use super::escape::{escape_into, escape_str_into};
+use super::route::Distinct;
 
 /// One event as the encoder needs it, borrowed from the reader's buffers.
 #[derive(Debug, Clone, Copy)]
@@ -458,7 +458,8 @@ impl Encoder {
         if !same {
             self.cached_default = route.is_none();
             self.cached_route.clear();
-            self.cached_route.push_str(route.map_or("", IndexPattern::as_str));
+            self.cached_route
+                .push_str(route.map_or("", IndexPattern::as_str));
             self.cached_index.clear();
         }
         let pattern = route.unwrap_or(&self.index);

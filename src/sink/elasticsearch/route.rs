@@ -179,7 +179,10 @@ impl Distinct {
         if self.seen.len() >= Self::CAP {
             return;
         }
-        if self.seen.insert(xxhash_rust::xxh3::xxh3_64(name.as_bytes())) {
+        if self
+            .seen
+            .insert(xxhash_rust::xxh3::xxh3_64(name.as_bytes()))
+        {
             gauge.set(self.seen.len() as i64);
         }
     }

@@ -6,13 +6,21 @@ struct Values(Vec<(Field, String)>);
 
 impl Values {
     fn of(pairs: &[(Field, &str)]) -> Values {
-        Values(pairs.iter().map(|(f, v)| (f.clone(), v.to_string())).collect())
+        Values(
+            pairs
+                .iter()
+                .map(|(f, v)| (f.clone(), v.to_string()))
+                .collect(),
+        )
     }
 }
 
 impl Lookup for Values {
     fn value(&self, field: &Field) -> Option<&str> {
-        self.0.iter().find(|(f, _)| f == field).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -72,7 +80,10 @@ fn every_field_resolves() {
 #[test]
 fn fallback_applies_when_the_value_is_missing_or_empty() {
     let p = pattern("logs-{kubernetes.namespace_labels.tenant|shared}");
-    assert_eq!(p.resolve(&Values::default(), false).render(DAY), "logs-shared");
+    assert_eq!(
+        p.resolve(&Values::default(), false).render(DAY),
+        "logs-shared"
+    );
     let empty = Values::of(&[(Field::NamespaceLabel("tenant".into()), "")]);
     assert_eq!(p.resolve(&empty, false).render(DAY), "logs-shared");
     let set = Values::of(&[(Field::NamespaceLabel("tenant".into()), "Acme")]);
@@ -105,13 +116,26 @@ fn a_percent_in_a_value_is_not_a_date() {
     let v = Values::of(&[(Field::Label("x".into()), "%y%m")]);
     let r = p.resolve(&v, false);
     assert_eq!(r.render(DAY), "logs-%y%m-2026");
-    assert_ne!(r, p.resolve(&Values::of(&[(Field::Label("x".into()), "2026")]), false));
+    assert_ne!(
+        r,
+        p.resolve(&Values::of(&[(Field::Label("x".into()), "2026")]), false)
+    );
 }
 
 #[test]
 fn hostile_dataset_stays_inside_its_namespace_prefix() {
     let p = pattern("logs-{kubernetes.namespace}-{sluice.dataset|default}");
-    for hostile in ["x-othertenant", "../", "*", "../../othertenant-x", "-", "A-B", ".", "..", "_x"] {
+    for hostile in [
+        "x-othertenant",
+        "../",
+        "*",
+        "../../othertenant-x",
+        "-",
+        "A-B",
+        ".",
+        "..",
+        "_x",
+    ] {
         let v = Values::of(&[(Field::Namespace, "team"), (Field::Dataset, hostile)]);
         let name = p.resolve(&v, false).render(DAY);
         assert!(name.starts_with("logs-team-"), "{hostile}: {name}");
@@ -137,7 +161,10 @@ fn glob_covers_dates_and_references() {
         pattern("logs-{kubernetes.namespace}-%Y.%m.%d").glob(),
         "logs-*-*.*.*"
     );
-    assert_eq!(pattern("logs-{sluice.dataset}{kubernetes.namespace}").glob(), "logs-*");
+    assert_eq!(
+        pattern("logs-{sluice.dataset}{kubernetes.namespace}").glob(),
+        "logs-*"
+    );
     assert_eq!(pattern("plain").glob(), "plain");
 }
 
