@@ -22,7 +22,9 @@ const NODE: &str = "test-node";
 /// `{index: count}` for the indices matching `pattern`.
 fn indices(es: &Es, pattern: &str) -> Vec<(String, u64)> {
     let _ = es.post(&format!("{pattern}/_refresh"), &json!({}));
-    let cat = es.get(&format!("_cat/indices/{pattern}?format=json&h=index,docs.count"));
+    let cat = es.get(&format!(
+        "_cat/indices/{pattern}?format=json&h=index,docs.count"
+    ));
     let mut out: Vec<(String, u64)> = cat
         .as_array()
         .map(|a| {
@@ -63,9 +65,21 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
     let hostile_x = format!("x-{ns_b}");
     let pods = [
         (&ns_a, "a-web", json!({"labels": {"app": "web"}})),
-        (&ns_a, "a-evil", json!({"annotations": {"sluice.io/dataset": hostile_x}})),
-        (&ns_a, "a-dots", json!({"annotations": {"sluice.io/dataset": "../*"}})),
-        (&ns_b, "b-web", json!({"labels": {"app": "web"}, "annotations": {"sluice.io/dataset": "Nginx"}})),
+        (
+            &ns_a,
+            "a-evil",
+            json!({"annotations": {"sluice.io/dataset": hostile_x}}),
+        ),
+        (
+            &ns_a,
+            "a-dots",
+            json!({"annotations": {"sluice.io/dataset": "../*"}}),
+        ),
+        (
+            &ns_b,
+            "b-web",
+            json!({"labels": {"app": "web"}, "annotations": {"sluice.io/dataset": "Nginx"}}),
+        ),
     ];
     let mut logs = Vec::new();
     for (ns, name, md) in &pods {
@@ -81,7 +95,10 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
     let day = "2026.11.24";
     let want = [
         ("a-web", format!("{prefix}-acme-{ns_a}-default-web-{day}")),
-        ("a-evil", format!("{prefix}-acme-{ns_a}-x_{}-none-{day}", under(&ns_b))),
+        (
+            "a-evil",
+            format!("{prefix}-acme-{ns_a}-x_{}-none-{day}", under(&ns_b)),
+        ),
         ("a-dots", format!("{prefix}-acme-{ns_a}-..__-none-{day}")),
         ("b-web", format!("{prefix}-shared-{ns_b}-nginx-web-{day}")),
     ];
@@ -97,10 +114,18 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
     // annotation says, and A's prefix holds A's lines only.
     let b_docs = es.all_docs(&format!("{prefix}-*-{ns_b}-*"));
     assert_eq!(b_docs.len(), 1, "{found:?}");
-    assert!(b_docs.iter().all(|d| d["kubernetes"]["namespace"] == ns_b.as_str()));
+    assert!(
+        b_docs
+            .iter()
+            .all(|d| d["kubernetes"]["namespace"] == ns_b.as_str())
+    );
     let a_docs = es.all_docs(&format!("{prefix}-acme-{ns_a}-*"));
     assert_eq!(a_docs.len(), 3);
-    assert!(a_docs.iter().all(|d| d["kubernetes"]["namespace"] == ns_a.as_str()));
+    assert!(
+        a_docs
+            .iter()
+            .all(|d| d["kubernetes"]["namespace"] == ns_a.as_str())
+    );
     assert_eq!(all.len(), 4);
 
     // sluice's template (not dynamic mapping) made every routed index: `@timestamp` is
@@ -117,7 +142,13 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
 
     // A label change re-renders the pod's metadata (the documents show it) but never moves
     // the file's lines: they stay in the index the file started with.
-    k.pod(&ns_a, "a-web", NODE, &["app"], json!({"labels": {"app": "api"}}));
+    k.pod(
+        &ns_a,
+        "a-web",
+        NODE,
+        &["app"],
+        json!({"labels": {"app": "api"}}),
+    );
     let first = format!("{prefix}-acme-{ns_a}-default-web-{day}");
     let deadline = Instant::now() + WAIT;
     let mut n = 2;
