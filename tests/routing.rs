@@ -21,7 +21,8 @@ const NODE: &str = "test-node";
 
 /// `{index: count}` for the indices matching `pattern`.
 fn indices(es: &Es, pattern: &str) -> Vec<(String, u64)> {
-    let _ = es.post(&format!("{pattern}/_refresh"), &json!({}));
+    // Refreshes the indices first.
+    let _ = es.count(pattern);
     let cat = es.get(&format!(
         "_cat/indices/{pattern}?format=json&h=index,docs.count"
     ));
@@ -59,6 +60,12 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
         "{prefix}-{{kubernetes.namespace_labels.tenant|shared}}-{{kubernetes.namespace}}-{{sluice.dataset|default}}-{{kubernetes.labels.app|none}}-%Y.%m.%d"
     );
     let config = node.config(&pattern, &k.agent_config(""));
+    // The dead-letter index cannot use the dataset (documents do not carry it).
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("dead_letter_index: \"{pattern}-dlq\""),
+        &format!("dead_letter_index: \"{prefix}-dlq-{{kubernetes.namespace}}-%Y.%m.%d\""),
+    );
+    std::fs::write(&config, text).unwrap();
     support::serve_metrics(&config);
     let agent = Agent::start(&config);
 
