@@ -59,6 +59,10 @@ pub struct PodMeta {
     pub rate_limit: Option<String>,
     /// `sluice.io/multiline-<container>`.
     pub container_multiline: Vec<(String, String)>,
+    /// `sluice.io/dataset`, as written (trimmed; empty is none): fills `{sluice.dataset}` in a
+    /// routed index, where it is sanitised. The pod's own choice, so a routed pattern must put
+    /// it after the namespace (README, "Routing").
+    pub dataset: Option<String>,
 }
 
 impl PodMeta {
@@ -97,6 +101,7 @@ pub const RATE_LIMIT: &str = "sluice.io/rate-limit";
 const EXCLUDE_CONTAINERS: &str = "sluice.io/exclude-containers";
 const PARSER: &str = "sluice.io/parser";
 const MULTILINE: &str = "sluice.io/multiline";
+const DATASET: &str = "sluice.io/dataset";
 
 /// `app.kubernetes.io/name` → `app_kubernetes_io/name`: a key can then never be both a value
 /// and the parent object of another key in the mapping.
@@ -140,6 +145,8 @@ pub fn from_pod(pod: &Pod, allow: &[String]) -> Option<PodMeta> {
                 meta.container_parsers.push((c.to_string(), p));
             } else if k == RATE_LIMIT {
                 meta.rate_limit = Some(v.trim().to_string());
+            } else if k == DATASET {
+                meta.dataset = Some(v.trim().to_string()).filter(|d| !d.is_empty());
             } else if k == MULTILINE {
                 meta.multiline = Some(v.trim().to_string());
             } else if let Some(c) = k.strip_prefix(MULTILINE).and_then(|r| r.strip_prefix('-')) {
@@ -292,7 +299,8 @@ mod tests {
                 "annotations": {"team.example.com/owner": "a", "secret": "x",
                     "sluice.io/exclude-containers": "sidecar, proxy",
                     "sluice.io/parser-app": "json", "sluice.io/parser": "text",
-                    "sluice.io/multiline": " java ", "sluice.io/multiline-sidecar": "none"}},
+                    "sluice.io/multiline": " java ", "sluice.io/multiline-sidecar": "none",
+                    "sluice.io/dataset": " nginx "}},
             "spec": {"containers": [{"name": "app", "image": "nginx:1"}]},
             "status": {"podIP": "10.0.0.1", "containerStatuses": [{"name": "app", "image": "nginx:1",
                 "imageID": "", "ready": true, "restartCount": 0, "containerID": "containerd://abc"}]}
@@ -314,5 +322,6 @@ mod tests {
         assert_eq!(m.ip.as_deref(), Some("10.0.0.1"));
         assert_eq!(m.multiline_for("app"), Some("java"));
         assert_eq!(m.multiline_for("sidecar"), Some("none"));
+        assert_eq!(m.dataset.as_deref(), Some("nginx"));
     }
 }

@@ -79,6 +79,8 @@ pub struct Metrics {
     /// outcome: sent, dropped (`sluice tap`: copies sent to tap clients, or dropped because a
     /// client read too slowly).
     pub tap_documents: Family<Outcome, Counter>,
+    /// Distinct index names documents were encoded for since start (routing; bounded).
+    pub indices_written: Gauge,
 }
 
 impl Metrics {
@@ -116,6 +118,7 @@ impl Metrics {
             read_bytes_behind: Family::default(),
             oldest_unread_age_seconds: Gauge::default(),
             rate_limit_annotations_invalid: Counter::default(),
+            indices_written: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -287,6 +290,11 @@ impl Metrics {
         };
         m.read_throttled_seconds.get_or_create(&other).inc_by(0.0);
         m.read_bytes_behind.get_or_create(&other).set(0);
+        registry.register(
+            "indices_written",
+            "Distinct index names this agent has written documents to since it started (counted up to 10,000); with a routed elasticsearch.index, watch it for shard counts",
+            m.indices_written.clone(),
+        );
         Metrics { registry, ..m }
     }
 

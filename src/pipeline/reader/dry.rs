@@ -217,7 +217,15 @@ fn run(
     );
     // `wanted` as in the agent with Kubernetes on: a pod given and a kubelet path.
     let wanted = found.is_some() && of.pod.is_some();
-    let ctx = render(&mut of, fp, found.as_ref(), &node, &choices, wanted);
+    let routing = route::Routing::new(cfg);
+    let ctx = render(
+        &mut of,
+        fp,
+        found.as_ref(),
+        &node,
+        (&choices, routing.as_ref()),
+        wanted,
+    );
 
     let mut batch = Batch::with_capacity(0);
     let mut buf = Vec::new();

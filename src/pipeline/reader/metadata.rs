@@ -17,7 +17,7 @@ const FIRST_LIST_WAIT: Duration = Duration::from_secs(30);
 pub(super) fn prepare_context(
     of: &mut OpenFile,
     node: &NodeFields,
-    choices: &choice::MultilineChoices,
+    (choices, routing): (&choice::MultilineChoices, Option<&Routing>),
     delivery: &Mutex<Delivery>,
     kube: Option<&mut Kube>,
     fair: &mut fair::Fair,
@@ -46,7 +46,14 @@ pub(super) fn prepare_context(
         }
         k.waiting.remove(&of.key);
     }
-    of.ctx = Some(render(of, fp, found.as_ref(), node, choices, wanted));
+    of.ctx = Some(render(
+        of,
+        fp,
+        found.as_ref(),
+        node,
+        (choices, routing),
+        wanted,
+    ));
     fair.settle(&mut of.share, of.pod.as_ref(), found.as_ref());
     track(of, delivery);
     true
@@ -77,7 +84,7 @@ pub(super) fn render(
     fp: crate::tail::Fingerprint,
     found: Option<&kubernetes::store::Found>,
     node: &NodeFields,
-    choices: &choice::MultilineChoices,
+    (choices, routing): (&choice::MultilineChoices, Option<&Routing>),
     wanted: bool,
 ) -> FileContext {
     let api = found.map(|f| PodFields {
@@ -95,6 +102,11 @@ pub(super) fn render(
             .parser_for(&p.container_name)
             .map(|parser| parser == kubernetes::meta::Parser::Json);
     }
+    // Once per file: a re-rendering keeps the route the file started with.
+    ctx.route = match of.ctx.as_ref().and_then(|c| c.route.clone()) {
+        Some(kept) => Some(kept),
+        None => routing.map(|r| r.resolve(of.pod.as_ref(), found, node)),
+    };
     set_multiline(of, found, choices);
     of.meta_version = found.map(|f| f.version);
     ctx
@@ -154,7 +166,14 @@ impl Reader {
                 continue;
             }
             let fp = ctx.fingerprint;
-            let ctx = render(of, fp, Some(&found), &self.node, &self.choices, true);
+            let ctx = render(
+                of,
+                fp,
+                Some(&found),
+                &self.node,
+                (&self.choices, self.routing.as_ref()),
+                true,
+            );
             of.ctx = Some(ctx);
             self.fair
                 .settle(&mut of.share, of.pod.as_ref(), Some(&found));

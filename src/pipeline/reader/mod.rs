@@ -48,12 +48,14 @@ mod files;
 mod metadata;
 mod read;
 mod rotation;
+mod route;
 mod seal;
 mod succession;
 
 use fault::TestFault;
 use metadata::{prepare_context, render, track};
 use read::{EmitCtx, full, handle_line, origin};
+use route::Routing;
 
 /// How many chunks one file may read before the others get their turn.
 const CHUNKS_PER_TURN: usize = 4;
@@ -176,6 +178,8 @@ pub struct Reader {
     assembler_cfg: AssemblerConfig,
     /// The multiline rules a pod's annotation may pick, built once.
     choices: choice::MultilineChoices,
+    /// `elasticsearch.index`'s field references, when it has any: each file's route.
+    routing: Option<Routing>,
     batch: Batch,
     next_seq: u64,
     closing: Vec<FileKey>,
@@ -244,7 +248,8 @@ impl Reader {
         entries.sort_by_key(|e| !e.done);
         let resume = entries.into_iter().map(|e| (e.id, e)).collect();
         Ok(Reader {
-            encoder: encoder(&cfg),
+            encoder: encoder(&cfg).with_index_gauge(metrics.indices_written.clone()),
+            routing: Routing::new(&cfg),
             node: node_fields(&cfg),
             fair: fair::Fair::new(&cfg, metrics.clone()),
             cfg,

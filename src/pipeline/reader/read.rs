@@ -35,6 +35,7 @@ impl Reader {
             kube,
             choices,
             fair,
+            routing,
             ..
         } = self;
         let mut turn = Turn::default();
@@ -51,7 +52,15 @@ impl Reader {
             match of.tailed.refresh_fingerprint() {
                 Ok(true) => {
                     track(of, delivery);
-                    if !prepare_context(of, node, choices, delivery, kube.as_mut(), fair, now) {
+                    if !prepare_context(
+                        of,
+                        node,
+                        (choices, routing.as_ref()),
+                        delivery,
+                        kube.as_mut(),
+                        fair,
+                        now,
+                    ) {
                         // Waiting for the pod's metadata; `refresh_metadata` brings it back.
                         return turn;
                     }

@@ -128,6 +128,10 @@ pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapEr
         "index template {logs_name} for {}",
         logs["index_patterns"]
     ));
+    if let Some(warning) = builtin_overlap(&es.index, cluster.distribution) {
+        tracing::warn!("{warning}");
+        done.push(format!("warning: {warning}"));
+    }
 
     let dl_name = template_name(&es.dead_letter_index);
     let dl = dead_letter_template(&es.dead_letter_index);
@@ -279,23 +283,50 @@ pub fn template_name(index: &IndexPattern) -> String {
     format!("sluice_{stem}")
 }
 
-/// The index names a pattern can render to, as a template pattern: each date part becomes `*`.
+/// The index names a pattern can render to, as a template pattern: each date part and each
+/// field reference becomes `*` ([`IndexPattern::glob`]).
 pub fn index_glob(index: &IndexPattern) -> String {
-    let mut out = String::new();
-    let mut chars = index.as_str().chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
+    index.glob()
+}
+
+/// Elasticsearch's built-in template for `logs-*-*` (priority 100, data streams, its own
+/// mappings), which names like `logs-<namespace>-<date>` also match.
+const BUILTIN_LOGS: &str = "logs-*-*";
+
+/// The warning for a log pattern whose names Elasticsearch's built-in `logs-*-*` template would
+/// also match: ours wins by priority where it is installed, and where it is not (`setup: off`
+/// and no `sluice setup`), those names become data streams with the built-in mappings.
+pub fn builtin_overlap(index: &IndexPattern, distribution: Distribution) -> Option<String> {
+    let glob = index_glob(index);
+    (distribution == Distribution::Elasticsearch && globs_overlap(&glob, BUILTIN_LOGS)).then(|| {
+        format!(
+            "index pattern `{glob}` overlaps Elasticsearch's built-in `{BUILTIN_LOGS}` template (priority 100): sluice's template (priority {LOGS_PRIORITY}) takes these names while it is installed; without it they become data streams with the built-in mappings. Keep setup on, or pick a pattern outside `{BUILTIN_LOGS}` (e.g. `k8s-{{kubernetes.namespace}}-%Y.%m.%d`)"
+        )
+    })
+}
+
+/// Whether some name matches both globs (`*` is any run of characters, the rest literal).
+pub fn globs_overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // seen[i][j]: the suffixes a[i..] and b[j..] were already found not to overlap.
+    let mut seen = vec![vec![false; b.len() + 1]; a.len() + 1];
+    fn go(a: &[char], b: &[char], i: usize, j: usize, seen: &mut [Vec<bool>]) -> bool {
+        if seen[i][j] {
+            return false;
         }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            // Validated to be Y, m or d.
-            _ if !out.ends_with('*') => out.push('*'),
-            _ => {}
+        let ok = match (a.get(i), b.get(j)) {
+            (None, None) => true,
+            (Some('*'), _) => go(a, b, i + 1, j, seen) || (j < b.len() && go(a, b, i, j + 1, seen)),
+            (_, Some('*')) => go(a, b, i, j + 1, seen) || (i < a.len() && go(a, b, i + 1, j, seen)),
+            (Some(x), Some(y)) => x == y && go(a, b, i + 1, j + 1, seen),
+            _ => false,
+        };
+        if !ok {
+            seen[i][j] = true;
         }
+        ok
     }
-    out
+    go(&a, &b, 0, 0, &mut seen)
 }
 
 fn keyword() -> Value {
@@ -422,7 +453,7 @@ pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) 
         settings["index.lifecycle.name"] = json!(p);
     }
     let mut t = json!({
-        "index_patterns": [if es.data_stream { es.index.as_str().to_string() } else { index_glob(&es.index) }],
+        "index_patterns": [index_glob(&es.index)],
         "priority": LOGS_PRIORITY,
         "template": {
             "settings": settings,
@@ -510,11 +541,7 @@ pub fn ism_policy(es: &ElasticsearchConfig) -> Value {
     } else {
         states.push(hot);
     }
-    let pattern = if es.data_stream {
-        es.index.as_str().to_string()
-    } else {
-        index_glob(&es.index)
-    };
+    let pattern = index_glob(&es.index);
     json!({"policy": {
         "description": "sluice: Kubernetes container logs",
         "default_state": "hot",

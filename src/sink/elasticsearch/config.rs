@@ -230,6 +230,15 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
     let index = IndexPattern::parse("elasticsearch.index", &es.index)?;
     let dead_letter_index =
         IndexPattern::parse("elasticsearch.dead_letter_index", &es.dead_letter_index)?;
+    if dead_letter_index
+        .fields()
+        .any(|f| *f == super::route::Field::Dataset)
+    {
+        return Err(invalid(
+            "elasticsearch.dead_letter_index",
+            "`{sluice.dataset}` is not available here: the dead-letter index is routed from the refused document's fields, and documents do not carry the dataset",
+        ));
+    }
     if index == dead_letter_index {
         return Err(invalid(
             "elasticsearch.dead_letter_index",
@@ -366,6 +375,40 @@ mod tests {
             &format!("{MINIMAL}  dead_letter_index: logs-kubernetes-%Y.%m.%d\n"),
             "must differ",
         );
+    }
+
+    #[test]
+    fn validate_rejects_bad_routing() {
+        rejects(
+            &format!("{MINIMAL}  index: \"logs-{{kubernetes.nodes}}-%Y\"\n"),
+            "elasticsearch.index",
+        );
+        rejects(
+            &format!("{MINIMAL}  index: \"logs-{{kubernetes.namespace|}}\"\n"),
+            "the fallback after `|` is empty",
+        );
+        rejects(
+            &format!("{MINIMAL}  dead_letter_index: \"dlq-{{kubernetes.nodes}}\"\n"),
+            "elasticsearch.dead_letter_index",
+        );
+        rejects(
+            &format!("{MINIMAL}  dead_letter_index: \"dlq-{{sluice.dataset|x}}\"\n"),
+            "elasticsearch.dead_letter_index",
+        );
+    }
+
+    #[test]
+    fn routed_patterns_are_accepted() {
+        let c = load(&format!(
+            "{MINIMAL}  index: \"logs-{{kubernetes.namespace}}-{{sluice.dataset|default}}-%Y.%m.%d\"\n  dead_letter_index: \"dlq-{{kubernetes.namespace}}-%Y\"\n"
+        ))
+        .unwrap();
+        assert!(c.index.is_routed() && c.dead_letter_index.is_routed());
+        let c = load(&format!(
+            "{MINIMAL}  data_stream: true\n  index: \"logs-{{sluice.dataset|generic}}-{{kubernetes.namespace}}\"\n"
+        ))
+        .unwrap();
+        assert!(c.data_stream && c.index.is_routed());
     }
 
     #[test]

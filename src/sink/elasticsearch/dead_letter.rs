@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::sink::{Labels, Write};
-use super::{Batch, IndexPattern, encode};
+use super::{Batch, IndexPattern, encode, route};
 use crate::telemetry::Metrics;
 
 /// A refused item on its way to the dead-letter index.
@@ -173,7 +173,7 @@ fn dead_letter_item(
         dl["sluice"]["original_truncated"] = true.into();
         dl["sluice"]["original_bytes"] = original.len().into();
     }
-    let head = serde_json::json!({ "create": { "_index": index.render(date), "_id": action["create"]["_id"] } });
+    let head = serde_json::json!({ "create": { "_index": index.resolve(&route::DocumentLookup(&doc), false).render(date), "_id": action["create"]["_id"] } });
     // Serializing a Value into a Vec cannot fail.
     serde_json::to_writer(&mut *body, &head).expect("serialize into Vec");
     body.push(b'\n');

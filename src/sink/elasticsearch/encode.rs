@@ -20,6 +20,7 @@ use crate::telemetry::tap::{self, Tap};
 use super::IndexPattern;
 use super::appjson;
 use super::escape::{escape_into, escape_str_into};
+use super::route::Distinct;
 
 /// One event as the encoder needs it, borrowed from the reader's buffers.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,10 @@ pub struct FileContext {
     /// Namespace, pod and container as `sluice tap` filters them (empty when the path tells
     /// none).
     pub tap: tap::Source,
+    /// The file's own index pattern when `elasticsearch.index` holds field references: resolved
+    /// once, when the file's metadata is first rendered, and kept for the whole file
+    /// (`pipeline::reader::route`). `None`: the encoder's pattern.
+    pub route: Option<IndexPattern>,
 }
 
 /// Values that are the same for every file on this node.
@@ -163,6 +168,7 @@ impl FileContext {
                 pod: p.pod_name.clone(),
                 container: p.container_name.clone(),
             }),
+            route: None,
         }
     }
 }
@@ -279,6 +285,11 @@ pub struct Encoder {
     json_field_names: Vec<String>,
     cached_day: [u8; 10],
     cached_index: String,
+    /// Which pattern `cached_index` was rendered from: the encoder's own (`true`), or a file's
+    /// route with this text. Files take turns in a batch, so this changes per read, not per event.
+    cached_default: bool,
+    cached_route: String,
+    distinct: Distinct,
     typed_scratch: Vec<u8>,
     mistyped_scratch: Vec<u8>,
     /// `telemetry.tap`: copies of what is encoded, while someone watches.
@@ -294,6 +305,9 @@ impl Encoder {
             json_field_names: Vec::new(),
             cached_day: [0; 10],
             cached_index: String::new(),
+            cached_default: true,
+            cached_route: String::new(),
+            distinct: Distinct::default(),
             typed_scratch: Vec::new(),
             mistyped_scratch: Vec::new(),
             tap: None,
@@ -312,6 +326,12 @@ impl Encoder {
         self
     }
 
+    /// Counts the distinct index names rendered in `gauge` (`sluice_indices_written`).
+    pub fn with_index_gauge(mut self, gauge: prometheus_client::metrics::gauge::Gauge) -> Encoder {
+        self.distinct = Distinct::new(gauge);
+        self
+    }
+
     /// Appends one `create` action and its document to `body`; returns where they sit.
     pub fn encode(&mut self, body: &mut Vec<u8>, ctx: &FileContext, ev: &Event<'_>) -> Item {
         let start = body.len();
@@ -322,7 +342,7 @@ impl Encoder {
             String::from_utf8_lossy(timestamp)
         );
         body.extend_from_slice(b"{\"create\":{\"_index\":\"");
-        let index = self.index_for(timestamp);
+        let index = self.index_for(ctx.route.as_ref(), timestamp);
         body.extend_from_slice(index.as_bytes());
         body.extend_from_slice(b"\",\"_id\":\"");
         body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
@@ -451,10 +471,25 @@ impl Encoder {
         }
     }
 
-    fn index_for(&mut self, timestamp: &[u8]) -> &str {
-        if !self.index.is_dated() {
+    /// The index of an event: the file's route (else the encoder's pattern) on the event's date.
+    /// Rendered again only when the pattern or the date changes.
+    fn index_for(&mut self, route: Option<&IndexPattern>, timestamp: &[u8]) -> &str {
+        let same = match route {
+            None => self.cached_default,
+            Some(r) => !self.cached_default && r.as_str() == self.cached_route,
+        };
+        if !same {
+            self.cached_default = route.is_none();
+            self.cached_route.clear();
+            self.cached_route
+                .push_str(route.map_or("", IndexPattern::as_str));
+            self.cached_index.clear();
+        }
+        let pattern = route.unwrap_or(&self.index);
+        if !pattern.is_dated() {
             if self.cached_index.is_empty() {
-                self.cached_index = self.index.render((0, 0, 0));
+                self.cached_index = pattern.render((0, 0, 0));
+                self.distinct.note(&self.cached_index);
             }
             return &self.cached_index;
         }
@@ -466,7 +501,8 @@ impl Encoder {
         // Never the clock: a replay must pick the same index. Events carry valid timestamps
         // (`Event::timestamp`); an invalid one would be a bug, and still lands deterministically.
         let date = parse::timestamp::utc_date(timestamp).unwrap_or((1970, 1, 1));
-        self.cached_index = self.index.render(date);
+        self.cached_index = pattern.render(date);
+        self.distinct.note(&self.cached_index);
         if utc {
             self.cached_day.copy_from_slice(&timestamp[..10]);
         } else {

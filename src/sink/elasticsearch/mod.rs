@@ -1,6 +1,7 @@
 //! The Elasticsearch (and OpenSearch) output through the bulk API.
 //!
-//! - [`config`]: the `elasticsearch:` section, validated ([`index`]: index name patterns).
+//! - [`config`]: the `elasticsearch:` section, validated ([`index`]: index name patterns;
+//!   [`route`]: their field references, value sanitising, the distinct-index count).
 //! - [`appjson`]: a JSON app log's object within the server's limits, its typed keys.
 //! - [`encode`]: events → `create` actions written straight into the request body.
 //! - [`batch`]: a sealed request body with the position of every item and the delivery ranges;
@@ -26,6 +27,7 @@ pub mod escape;
 pub mod health;
 pub mod index;
 pub mod retry;
+pub mod route;
 pub mod service;
 pub mod sink;
 

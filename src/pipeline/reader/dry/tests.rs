@@ -194,3 +194,23 @@ fn an_unfinished_last_line_is_reported() {
     let nothing = run_bytes(&cfg, Path::new(PATH), b"no line yet", None).unwrap();
     assert_eq!(nothing.problems[0].kind, ProblemKind::NotReady);
 }
+
+#[test]
+fn the_routed_index_is_shown() {
+    let route = |index: &str| {
+        Config::from_yaml(
+            &format!(
+                "state_dir: /s\nnode_name: n\nelasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n  index: \"{index}\"\n"
+            ),
+            &|_| None,
+        )
+        .unwrap()
+    };
+    let cfg = route("logs-{kubernetes.namespace}-{sluice.dataset|default}-%Y.%m.%d");
+    let input = cri(0, "hello");
+    let p = pod(r#""sluice.io/dataset":"Nginx-Access""#);
+    let run = run_bytes(&cfg, Path::new(PATH), input.as_bytes(), Some(&p)).unwrap();
+    assert_eq!(run.documents[0].index, "logs-shop-nginx_access-2026.11.24");
+    let run = run_bytes(&cfg, Path::new(PATH), input.as_bytes(), None).unwrap();
+    assert_eq!(run.documents[0].index, "logs-shop-default-2026.11.24");
+}

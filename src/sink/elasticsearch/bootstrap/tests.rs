@@ -102,3 +102,62 @@ fn dead_letter_template_cannot_conflict() {
     assert_eq!(orig["index"], false);
     assert!(t["priority"].as_u64() > Some(u64::from(LOGS_PRIORITY)));
 }
+
+#[test]
+fn routed_patterns_get_a_template_covering_every_routed_index() {
+    let c = cfg("  index: \"logs-{kubernetes.namespace}-%Y.%m.%d\"\n");
+    assert_eq!(index_glob(&c.elasticsearch.index), "logs-*-*.*.*");
+    let cluster = Cluster {
+        distribution: Distribution::Elasticsearch,
+        version: "9.1.0".into(),
+    };
+    let t = logs_template(&c, &cluster, None);
+    assert_eq!(t["index_patterns"], json!(["logs-*-*.*.*"]));
+    let c = cfg(
+        "  data_stream: true\n  index: \"logs-{sluice.dataset|generic}-{kubernetes.namespace}\"\n",
+    );
+    let t = logs_template(&c, &cluster, None);
+    assert_eq!(t["index_patterns"], json!(["logs-*-*"]));
+    assert_eq!(t["data_stream"], json!({}));
+    assert_eq!(
+        ism_policy(&c.elasticsearch)["policy"]["ism_template"][0]["index_patterns"],
+        json!(["logs-*-*"])
+    );
+}
+
+#[test]
+fn globs_overlap_as_name_sets() {
+    assert!(globs_overlap("logs-*-*.*.*", "logs-*-*"));
+    assert!(globs_overlap("logs-kubernetes-*.*.*", "logs-*-*"));
+    assert!(globs_overlap("*", "logs-*-*"));
+    assert!(globs_overlap("logs-*", "logs-*-*"));
+    assert!(!globs_overlap("k8s-*-*.*.*", "logs-*-*"));
+    assert!(!globs_overlap("logs", "logs-*-*"));
+    assert!(globs_overlap("logs-*", "logs-x"));
+    assert!(!globs_overlap("logs-*-y", "logs-x"));
+    assert!(globs_overlap("logs-x", "logs-x"));
+    assert!(!globs_overlap("sluice-dead-letter-*.*.*", "logs-*-*"));
+}
+
+#[test]
+fn setup_warns_when_the_pattern_overlaps_the_builtin_logs_template() {
+    let overlap = |index: &str, d| builtin_overlap(&IndexPattern::parse("k", index).unwrap(), d);
+    let w = overlap(
+        "logs-{kubernetes.namespace}-%Y.%m.%d",
+        Distribution::Elasticsearch,
+    )
+    .unwrap();
+    assert!(
+        w.contains("logs-*-*.*.*") && w.contains("priority 100"),
+        "{w}"
+    );
+    assert!(
+        overlap(
+            "k8s-{kubernetes.namespace}-%Y.%m.%d",
+            Distribution::Elasticsearch
+        )
+        .is_none()
+    );
+    // OpenSearch has no such built-in template.
+    assert!(overlap("logs-{kubernetes.namespace}-%Y", Distribution::OpenSearch).is_none());
+}
