@@ -39,6 +39,8 @@ pub(crate) struct RawElasticsearch {
     #[serde(default)]
     data_stream: bool,
     #[serde(default)]
+    failure_store: bool,
+    #[serde(default)]
     lifecycle: RawLifecycle,
 }
 
@@ -181,6 +183,9 @@ pub struct ElasticsearchConfig {
     pub setup: SetupMode,
     /// Write into one data stream named by `index` (which then has no date in it).
     pub data_stream: bool,
+    /// Ask the data stream to keep documents refused for their content in its failure store
+    /// (Elasticsearch 9.1+ with the data-streams module) instead of the dead-letter index.
+    pub failure_store: bool,
     /// Indices (or backing indices) older than this are deleted by ILM/ISM; `None`: keep.
     pub delete_after: Option<Duration>,
 }
@@ -275,6 +280,12 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
             "with data_stream: true the index is the data stream's fixed name: no %Y, %m or %d (backing indices roll over instead)",
         ));
     }
+    if es.failure_store && !es.data_stream {
+        return Err(invalid(
+            "elasticsearch.failure_store",
+            "needs data_stream: true (a failure store belongs to a data stream)",
+        ));
+    }
     let delete_after = match es.lifecycle.delete_after {
         None => None,
         Some(d) if d.0 < Duration::from_secs(3600) => {
@@ -301,6 +312,7 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
         tls,
         setup: es.setup,
         data_stream: es.data_stream,
+        failure_store: es.failure_store,
         delete_after,
     })
 }
@@ -477,6 +489,15 @@ mod tests {
             &format!("{MINIMAL}  tls:\n    verify: false\n    ca_file: /ca.pem\n"),
             "elasticsearch.tls.verify",
         );
+    }
+
+    #[test]
+    fn validate_rejects_failure_store_without_data_stream() {
+        rejects(
+            &format!("{MINIMAL}  failure_store: true\n"),
+            "elasticsearch.failure_store",
+        );
+        rejects(&format!("{MINIMAL}  failure_store: sometimes\n"), "failure_store");
     }
 
     #[test]
