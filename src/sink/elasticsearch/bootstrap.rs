@@ -15,6 +15,7 @@ use super::IndexPattern;
 use super::appjson::{DEPTH_LIMIT, VALUE_LIMIT};
 use super::config::ElasticsearchConfig;
 use super::failure_store;
+use super::storage;
 use super::service::Service;
 use crate::config::Config;
 use crate::parse::json::FieldType;
@@ -113,6 +114,7 @@ fn major(v: &str) -> u32 {
 pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapError> {
     let es = &cfg.elasticsearch;
     let cluster = detect(svc).await?;
+    storage::resolve(es.index_mode, &cluster).map_err(BootstrapError::Unsupported)?;
     let mut done = vec![format!("{:?} {}", cluster.distribution, cluster.version)];
     let policy = lifecycle(svc, es, &cluster, &mut done).await?;
 
@@ -432,7 +434,9 @@ pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) 
         properties[format!("{target}_mistyped")] =
             json!({"dynamic": false, "properties": mistyped});
     }
-    let mut settings = json!({});
+    // Refused at setup (`run`) when the configured mode cannot be had; standard here then.
+    let mode = storage::resolve(es.index_mode, cluster).unwrap_or(storage::IndexMode::Standard);
+    let mut settings = Value::Object(storage::settings(mode));
     if let Some(p) = ilm_policy {
         settings["index.lifecycle.name"] = json!(p);
     }

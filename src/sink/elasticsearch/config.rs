@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::auth::{Auth, RawAuth};
 use super::index::IndexPattern;
+use super::storage::IndexMode;
 use crate::settings::{ByteSize, ConfigError, HumanDuration, bounded, invalid, nonzero_duration};
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +41,8 @@ pub(crate) struct RawElasticsearch {
     data_stream: bool,
     #[serde(default)]
     failure_store: bool,
+    #[serde(default)]
+    index_mode: IndexMode,
     #[serde(default)]
     lifecycle: RawLifecycle,
 }
@@ -186,6 +189,8 @@ pub struct ElasticsearchConfig {
     /// Ask the data stream to keep documents refused for their content in its failure store
     /// (Elasticsearch 9.1+ with the data-streams module) instead of the dead-letter index.
     pub failure_store: bool,
+    /// The logs template's `index.mode` / `index.codec` (see `storage`).
+    pub index_mode: IndexMode,
     /// Indices (or backing indices) older than this are deleted by ILM/ISM; `None`: keep.
     pub delete_after: Option<Duration>,
 }
@@ -313,6 +318,7 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
         setup: es.setup,
         data_stream: es.data_stream,
         failure_store: es.failure_store,
+        index_mode: es.index_mode,
         delete_after,
     })
 }
@@ -489,6 +495,12 @@ mod tests {
             &format!("{MINIMAL}  tls:\n    verify: false\n    ca_file: /ca.pem\n"),
             "elasticsearch.tls.verify",
         );
+    }
+
+    #[test]
+    fn validate_rejects_unknown_index_mode() {
+        rejects(&format!("{MINIMAL}  index_mode: tsdb\n"), "tsdb");
+        assert_eq!(load(MINIMAL).unwrap().index_mode, IndexMode::Auto);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`failure_store`]: whether the cluster has a data-stream failure store, the template option.
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
+//! - [`storage`]: the logs indices' `index.mode` (logsdb on 9.x) and codec.
 //! - [`dead_letter`]: the dead-letter document of a refused item.
 
 pub mod appjson;
@@ -30,6 +31,7 @@ pub mod index;
 pub mod retry;
 pub mod service;
 pub mod sink;
+pub mod storage;
 
 pub use batch::{Batch, BatchPool};
 pub use index::IndexPattern;
