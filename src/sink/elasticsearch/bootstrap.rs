@@ -15,8 +15,8 @@ use super::IndexPattern;
 use super::appjson::{DEPTH_LIMIT, VALUE_LIMIT};
 use super::config::ElasticsearchConfig;
 use super::failure_store;
-use super::storage;
 use super::service::Service;
+use super::storage;
 use crate::config::Config;
 use crate::parse::json::FieldType;
 
@@ -130,7 +130,10 @@ pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapEr
         match failure_store::probe(svc, &cluster).await? {
             failure_store::Support::Available => {
                 logs["template"]["data_stream_options"] = failure_store::template_options();
-                done.push(format!("failure store enabled for data stream {}", es.index.as_str()));
+                done.push(format!(
+                    "failure store enabled for data stream {}",
+                    es.index.as_str()
+                ));
             }
             failure_store::Support::Unavailable(why) => {
                 tracing::warn!(%why, "elasticsearch.failure_store is ignored: refused documents go to the dead-letter index");

@@ -509,7 +509,10 @@ mod tests {
             &format!("{MINIMAL}  failure_store: true\n"),
             "elasticsearch.failure_store",
         );
-        rejects(&format!("{MINIMAL}  failure_store: sometimes\n"), "failure_store");
+        rejects(
+            &format!("{MINIMAL}  failure_store: sometimes\n"),
+            "failure_store",
+        );
     }
 
     #[test]

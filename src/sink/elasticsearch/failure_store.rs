@@ -29,7 +29,11 @@ pub async fn probe(svc: &Service, cluster: &Cluster) -> Result<Support, Bootstra
         None,
     )
     .await?;
-    expect_ok("reading the modules from /_nodes/_local/plugins", status, &body)?;
+    expect_ok(
+        "reading the modules from /_nodes/_local/plugins",
+        status,
+        &body,
+    )?;
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     Ok(by_modules(&v))
 }
@@ -101,8 +105,11 @@ mod tests {
     #[test]
     fn needs_the_data_streams_module() {
         let integ = json!({"nodes":{"n1":{"modules":[{"name":"apm"},{"name":"transport-netty4"},{"name":"x-pack-core"},{"name":"x-pack-security"}]}}});
-        assert!(matches!(by_modules(&integ), Support::Unavailable(w) if w.contains("data-streams")));
-        let full = json!({"nodes":{"n1":{"modules":[{"name":"data-streams"},{"name":"x-pack-core"}]}}});
+        assert!(
+            matches!(by_modules(&integ), Support::Unavailable(w) if w.contains("data-streams"))
+        );
+        let full =
+            json!({"nodes":{"n1":{"modules":[{"name":"data-streams"},{"name":"x-pack-core"}]}}});
         assert_eq!(by_modules(&full), Support::Available);
         assert!(matches!(by_modules(&json!({})), Support::Unavailable(_)));
     }

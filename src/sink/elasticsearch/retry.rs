@@ -144,9 +144,7 @@ fn item_outcome(r: ItemResult) -> ItemOutcome {
         None => (String::new(), String::new()),
     };
     match r.status {
-        200..=299 if r.failure_store == Some(FailureStoreStatus::Used) => {
-            ItemOutcome::FailureStore
-        }
+        200..=299 if r.failure_store == Some(FailureStoreStatus::Used) => ItemOutcome::FailureStore,
         200..=299 => ItemOutcome::Created,
         409 => ItemOutcome::Duplicate,
         429 | 500..=599 => ItemOutcome::Retry {
@@ -318,7 +316,10 @@ mod tests {
         };
         assert_eq!(items[0], ItemOutcome::Created);
         assert_eq!(items[1], ItemOutcome::FailureStore);
-        assert!(matches!(items[2], ItemOutcome::DeadLetter { status: 400, .. }));
+        assert!(matches!(
+            items[2],
+            ItemOutcome::DeadLetter { status: 400, .. }
+        ));
         // As the agent asks for it (service::FILTER keeps items.*.failure_store).
         let filtered = br#"{"errors":false,"items":[{"create":{"status":201,"failure_store":"used"}},{"create":{"status":201}}]}"#;
         assert_eq!(

@@ -178,7 +178,8 @@ impl Sink {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
                     // Counted locally: a labelled counter lookup per item showed in profiles.
-                    let (mut created, mut duplicate, mut retried, mut kept) = (0u64, 0u64, 0u64, 0u64);
+                    let (mut created, mut duplicate, mut retried, mut kept) =
+                        (0u64, 0u64, 0u64, 0u64);
                     for (&i, outcome) in group.iter().zip(outcomes) {
                         match outcome {
                             ItemOutcome::Created => created += 1,

@@ -31,8 +31,9 @@ fn has_logsdb(cluster: &Cluster) -> bool {
 /// The mode the template gets, or why the configured one cannot be had on this cluster.
 pub fn resolve(mode: IndexMode, cluster: &Cluster) -> Result<IndexMode, String> {
     match mode {
-        IndexMode::Auto if cluster.distribution == Distribution::Elasticsearch
-            && super::bootstrap::version_at_least(&cluster.version, 9, 0) =>
+        IndexMode::Auto
+            if cluster.distribution == Distribution::Elasticsearch
+                && super::bootstrap::version_at_least(&cluster.version, 9, 0) =>
         {
             Ok(IndexMode::Logsdb)
         }

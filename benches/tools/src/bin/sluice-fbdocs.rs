@@ -102,6 +102,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    println!("{}", json!({"files": links.len(), "docs": docs, "bytes": bytes}));
+    println!(
+        "{}",
+        json!({"files": links.len(), "docs": docs, "bytes": bytes})
+    );
     Ok(())
 }
