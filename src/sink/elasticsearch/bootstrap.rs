@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use super::IndexPattern;
 use super::appjson::{DEPTH_LIMIT, VALUE_LIMIT};
 use super::config::ElasticsearchConfig;
+use super::failure_store;
 use super::service::Service;
+use super::storage;
 use crate::config::Config;
 use crate::parse::json::FieldType;
 
@@ -112,17 +114,35 @@ fn major(v: &str) -> u32 {
 pub async fn run(svc: &Service, cfg: &Config) -> Result<Vec<String>, BootstrapError> {
     let es = &cfg.elasticsearch;
     let cluster = detect(svc).await?;
+    storage::resolve(es.index_mode, &cluster).map_err(BootstrapError::Unsupported)?;
     let mut done = vec![format!("{:?} {}", cluster.distribution, cluster.version)];
     let policy = lifecycle(svc, es, &cluster, &mut done).await?;
 
     let logs_name = template_name(&es.index);
-    let logs = logs_template(
+    let mut logs = logs_template(
         cfg,
         &cluster,
         policy
             .as_deref()
             .filter(|_| cluster.distribution == Distribution::Elasticsearch),
     );
+    if es.failure_store {
+        match failure_store::probe(svc, &cluster).await? {
+            failure_store::Support::Available => {
+                logs["template"]["data_stream_options"] = failure_store::template_options();
+                done.push(format!(
+                    "failure store enabled for data stream {}",
+                    es.index.as_str()
+                ));
+            }
+            failure_store::Support::Unavailable(why) => {
+                tracing::warn!(%why, "elasticsearch.failure_store is ignored: refused documents go to the dead-letter index");
+                done.push(format!(
+                    "failure store not enabled ({why}): refused documents go to the dead-letter index"
+                ));
+            }
+        }
+    }
     put(svc, &format!("_index_template/{logs_name}"), &logs).await?;
     done.push(format!(
         "index template {logs_name} for {}",
@@ -228,7 +248,7 @@ pub async fn keep_trying(
     }
 }
 
-async fn call(
+pub(super) async fn call(
     svc: &Service,
     method: reqwest::Method,
     path: &str,
@@ -248,7 +268,7 @@ async fn put(svc: &Service, path: &str, body: &Value) -> Result<(), BootstrapErr
     )
 }
 
-fn expect_ok(what: &str, status: u16, body: &[u8]) -> Result<(), BootstrapError> {
+pub(super) fn expect_ok(what: &str, status: u16, body: &[u8]) -> Result<(), BootstrapError> {
     if (200..300).contains(&status) {
         return Ok(());
     }
@@ -356,7 +376,7 @@ pub fn app_object_mapping(cluster: &Cluster) -> Value {
     }
 }
 
-fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
+pub(super) fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
     let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (a, b) >= (major, minor)
@@ -448,7 +468,9 @@ pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) 
         properties[format!("{target}_mistyped")] =
             json!({"dynamic": false, "properties": mistyped});
     }
-    let mut settings = json!({});
+    // Refused at setup (`run`) when the configured mode cannot be had; standard here then.
+    let mode = storage::resolve(es.index_mode, cluster).unwrap_or(storage::IndexMode::Standard);
+    let mut settings = Value::Object(storage::settings(mode));
     if let Some(p) = ilm_policy {
         settings["index.lifecycle.name"] = json!(p);
     }

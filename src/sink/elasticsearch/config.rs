@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::auth::{Auth, RawAuth};
 use super::index::IndexPattern;
+use super::storage::IndexMode;
 use crate::settings::{ByteSize, ConfigError, HumanDuration, bounded, invalid, nonzero_duration};
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +39,10 @@ pub(crate) struct RawElasticsearch {
     setup: SetupMode,
     #[serde(default)]
     data_stream: bool,
+    #[serde(default)]
+    failure_store: bool,
+    #[serde(default)]
+    index_mode: IndexMode,
     #[serde(default)]
     lifecycle: RawLifecycle,
 }
@@ -181,6 +186,11 @@ pub struct ElasticsearchConfig {
     pub setup: SetupMode,
     /// Write into one data stream named by `index` (which then has no date in it).
     pub data_stream: bool,
+    /// Ask the data stream to keep documents refused for their content in its failure store
+    /// (Elasticsearch 9.1+ with the data-streams module) instead of the dead-letter index.
+    pub failure_store: bool,
+    /// The logs template's `index.mode` / `index.codec` (see `storage`).
+    pub index_mode: IndexMode,
     /// Indices (or backing indices) older than this are deleted by ILM/ISM; `None`: keep.
     pub delete_after: Option<Duration>,
 }
@@ -284,6 +294,12 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
             "with data_stream: true the index is the data stream's fixed name: no %Y, %m or %d (backing indices roll over instead)",
         ));
     }
+    if es.failure_store && !es.data_stream {
+        return Err(invalid(
+            "elasticsearch.failure_store",
+            "needs data_stream: true (a failure store belongs to a data stream)",
+        ));
+    }
     let delete_after = match es.lifecycle.delete_after {
         None => None,
         Some(d) if d.0 < Duration::from_secs(3600) => {
@@ -310,6 +326,8 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
         tls,
         setup: es.setup,
         data_stream: es.data_stream,
+        failure_store: es.failure_store,
+        index_mode: es.index_mode,
         delete_after,
     })
 }
@@ -519,6 +537,24 @@ mod tests {
         rejects(
             &format!("{MINIMAL}  tls:\n    verify: false\n    ca_file: /ca.pem\n"),
             "elasticsearch.tls.verify",
+        );
+    }
+
+    #[test]
+    fn validate_rejects_unknown_index_mode() {
+        rejects(&format!("{MINIMAL}  index_mode: tsdb\n"), "tsdb");
+        assert_eq!(load(MINIMAL).unwrap().index_mode, IndexMode::Auto);
+    }
+
+    #[test]
+    fn validate_rejects_failure_store_without_data_stream() {
+        rejects(
+            &format!("{MINIMAL}  failure_store: true\n"),
+            "elasticsearch.failure_store",
+        );
+        rejects(
+            &format!("{MINIMAL}  failure_store: sometimes\n"),
+            "failure_store",
         );
     }
 

@@ -63,6 +63,8 @@ impl Write for ToDeadLetter<'_> {
         // Written by an earlier attempt (same `_id`, `create`): in the dead-letter index.
         duplicate: "dead_lettered",
         retried: "dead_letter_retried",
+        // The dead-letter index is no data stream; were it one with a failure store, kept there.
+        failure_store: "dead_lettered",
     };
 
     fn items(&self) -> usize {

@@ -11,8 +11,10 @@
 //! - [`auth`]: basic auth, API key, bearer token, inline or from files; never printed.
 //! - [`aws`]: SigV4 signing for Amazon OpenSearch Service / Serverless, AWS credential chain.
 //! - [`bootstrap`]: `sluice setup`: version detection, index templates, lifecycle policy.
+//! - [`failure_store`]: whether the cluster has a data-stream failure store, the template option.
 //! - [`retry`]: pure decision from a response to per-item outcomes, and the backoff.
 //! - [`sink`]: the chain: send, settle every item, dead-letter, acknowledge.
+//! - [`storage`]: the logs indices' `index.mode` (logsdb on 9.x) and codec.
 //! - [`dead_letter`]: the dead-letter document of a refused item.
 
 pub mod appjson;
@@ -24,12 +26,14 @@ pub mod config;
 pub mod dead_letter;
 pub mod encode;
 pub mod escape;
+pub mod failure_store;
 pub mod health;
 pub mod index;
 pub mod retry;
 pub mod route;
 pub mod service;
 pub mod sink;
+pub mod storage;
 
 pub use batch::{Batch, BatchPool};
 pub use index::IndexPattern;

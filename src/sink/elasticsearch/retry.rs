@@ -4,6 +4,8 @@
 //! - 2xx: look at each item. `201`/`200` created; `409` on `create` = already there (a replay of
 //!   an acknowledged event): delivered. `429`, `es_rejected_execution_exception` and 5xx items are
 //!   retried alone. Any other 4xx item (mapping and parsing errors) goes to the dead-letter index.
+//!   A `2xx` item with `"failure_store": "used"` (Elasticsearch 9.x with `failure_store: true`)
+//!   was refused for its content and kept in the data stream's failure store: delivered.
 //! - `413`, or `400` with Elasticsearch's JSON error, for the whole request: split the batch (a
 //!   single item left: dead letter). A `400` in another shape comes from a proxy: retried.
 //! - Everything else (429, 5xx, 401/403, connection errors, timeouts): retry the whole request
@@ -17,6 +19,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemOutcome {
     Created,
+    /// Refused for its content, then written to the data stream's failure store (a `2xx` item
+    /// answering `"failure_store": "used"`): kept, as a dead letter would be, so delivered.
+    FailureStore,
     /// `409` on create: an earlier attempt (or an earlier run) already wrote it.
     Duplicate,
     Retry {
@@ -56,6 +61,17 @@ struct ItemResult {
     status: u16,
     #[serde(default)]
     error: Option<ItemError>,
+    /// `used` when the document went to the failure store; `not_enabled` / `failed` otherwise.
+    #[serde(default)]
+    failure_store: Option<FailureStoreStatus>,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum FailureStoreStatus {
+    Used,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +144,7 @@ fn item_outcome(r: ItemResult) -> ItemOutcome {
         None => (String::new(), String::new()),
     };
     match r.status {
+        200..=299 if r.failure_store == Some(FailureStoreStatus::Used) => ItemOutcome::FailureStore,
         200..=299 => ItemOutcome::Created,
         409 => ItemOutcome::Duplicate,
         429 | 500..=599 => ItemOutcome::Retry {
@@ -282,6 +299,33 @@ mod tests {
             classify(200, b"<html>proxy error</html>", 2),
             RequestOutcome::RetryAll { .. }
         ));
+    }
+
+    /// Elasticsearch 9.x with the failure store enabled on the data stream: a mapping conflict is
+    /// answered 201 with `failure_store: used` (and `errors: false`); a failure elsewhere says
+    /// `not_enabled` next to its error. Shape as documented for 9.1 ("Failure store").
+    #[test]
+    fn failure_store_used_is_delivered_and_told_apart() {
+        let body = br#"{"errors":true,"took":3,"items":[
+          {"create":{"_index":".ds-logs-k8s-default-2026.12.03-000001","_id":"a","_version":1,"result":"created","status":201}},
+          {"create":{"_index":".fs-logs-k8s-default-2026.12.03-000002","_id":"b","_version":1,"result":"created","status":201,"failure_store":"used"}},
+          {"create":{"_index":"other","_id":"c","status":400,"error":{"type":"document_parsing_exception","reason":"x"},"failure_store":"not_enabled"}}
+        ]}"#;
+        let RequestOutcome::Items(items) = classify(200, body, 3) else {
+            panic!("items expected")
+        };
+        assert_eq!(items[0], ItemOutcome::Created);
+        assert_eq!(items[1], ItemOutcome::FailureStore);
+        assert!(matches!(
+            items[2],
+            ItemOutcome::DeadLetter { status: 400, .. }
+        ));
+        // As the agent asks for it (service::FILTER keeps items.*.failure_store).
+        let filtered = br#"{"errors":false,"items":[{"create":{"status":201,"failure_store":"used"}},{"create":{"status":201}}]}"#;
+        assert_eq!(
+            classify(200, filtered, 2),
+            RequestOutcome::Items(vec![ItemOutcome::FailureStore, ItemOutcome::Created])
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use super::config::{Compression, ElasticsearchConfig};
 use super::health::{Choice, Health};
 
 /// Only what the per-item decision needs; keeps responses small.
-const FILTER: &str = "filter_path=errors,items.*.status,items.*.error";
+// `failure_store`: whether a refused document was kept in the data stream's failure store.
+const FILTER: &str = "filter_path=errors,items.*.status,items.*.error,items.*.failure_store";
 /// Probe of an endpoint coming back: answered by the node itself, without the master.
 const PROBE_PATH: &str = "_cluster/health";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

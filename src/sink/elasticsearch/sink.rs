@@ -37,6 +37,8 @@ pub struct Labels {
     pub created: &'static str,
     pub duplicate: &'static str,
     pub retried: &'static str,
+    /// Kept in the data stream's failure store instead (Elasticsearch 9.x, `failure_store: true`).
+    pub failure_store: &'static str,
 }
 
 /// One kind of write the work list drives: a batch to its target index, or its refused items to
@@ -66,6 +68,7 @@ impl Write for ToTarget<'_> {
         created: "created",
         duplicate: "duplicate",
         retried: "retried",
+        failure_store: "failure_store",
     };
 
     fn items(&self) -> usize {
@@ -175,11 +178,13 @@ impl Sink {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
                     // Counted locally: a labelled counter lookup per item showed in profiles.
-                    let (mut created, mut duplicate, mut retried) = (0u64, 0u64, 0u64);
+                    let (mut created, mut duplicate, mut retried, mut kept) =
+                        (0u64, 0u64, 0u64, 0u64);
                     for (&i, outcome) in group.iter().zip(outcomes) {
                         match outcome {
                             ItemOutcome::Created => created += 1,
                             ItemOutcome::Duplicate => duplicate += 1,
+                            ItemOutcome::FailureStore => kept += 1,
                             ItemOutcome::Retry { status, error_type } => {
                                 retried += 1;
                                 tracing::debug!(write = labels.what, status, %error_type, "bulk item will be retried");
@@ -196,6 +201,7 @@ impl Sink {
                         (labels.created, created),
                         (labels.duplicate, duplicate),
                         (labels.retried, retried),
+                        (labels.failure_store, kept),
                     ] {
                         if k > 0 {
                             self.metrics.item(outcome).inc_by(k);
