@@ -108,15 +108,21 @@ pub(super) fn render_tail(
         }
         t.push(b'}');
     }
-    // in_tail's tag for `tag kubernetes.*`: the path with `/` turned into `.`.
+    // in_tail's tag for `tag kubernetes.*`: the path with `/` turned into `.`, runs of `.`
+    // squeezed to one and a leading one dropped (`TailWatcher#tag`).
     t.extend_from_slice(b",\"tag\":\"kubernetes.");
     let start = t.len();
-    escape_str_into(&mut t, path.to_string_lossy().trim_start_matches('/'));
-    for b in &mut t[start..] {
-        if *b == b'/' {
-            *b = b'.';
+    escape_str_into(&mut t, &path.to_string_lossy());
+    let mut w = start;
+    for r in start..t.len() {
+        let b = if t[r] == b'/' { b'.' } else { t[r] };
+        if b == b'.' && (w == start || t[w - 1] == b'.') {
+            continue;
         }
+        t[w] = b;
+        w += 1;
     }
+    t.truncate(w);
     t.extend_from_slice(b"\"}\n");
     t.shrink_to_fit();
     t

@@ -398,6 +398,18 @@ mod fluentd_shape {
         assert_eq!(doc["tags"], serde_json::json!(["truncated"]));
         assert_eq!(doc["log"], "\u{1}cut");
         assert_eq!(doc["tag"], "kubernetes.plain.log");
+        let odd = FileContext::new(
+            Fingerprint(42),
+            Path::new("/tmp/.x//a.log"),
+            None,
+            None,
+            &node(),
+        );
+        let (_, doc) = encode(&odd, &ev(b"y"), None);
+        assert_eq!(
+            doc["tag"], "kubernetes.tmp.x.a.log",
+            "in_tail squeezes dots"
+        );
         assert!(doc.get("kubernetes").is_none());
     }
 
