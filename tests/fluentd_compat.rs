@@ -4,6 +4,8 @@
 //! them as dynamic mapping mapped Fluentd's own documents, so the same saved searches,
 //! `.keyword` aggregations and time field find old (Fluentd) and new (sluice) documents alike.
 
+#[path = "support/kube.rs"]
+mod kube;
 mod support;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,7 @@ use serde_json::{Value, json};
 use support::{Agent, Es, Node, PodLog, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(120);
+const DIGEST: &str = "0b7a5c9d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b";
 
 /// The fixture with this run's values in place of its `{{…}}` marks.
 fn fixture(name: &str, pod: &PodLog) -> Value {
@@ -31,7 +34,8 @@ fn fixture(name: &str, pod: &PodLog) -> Value {
     let text = text
         .replace("{{container_id}}", &pod.container_id)
         .replace("{{link_dotted}}", &dotted)
-        .replace("{{pod_id}}", &pod.uid);
+        .replace("{{pod_id}}", &pod.uid)
+        .replace("{{image_digest}}", DIGEST);
     serde_json::from_str(&text).unwrap()
 }
 
@@ -181,4 +185,89 @@ fn documents_have_the_fluentd_daemonset_shape_and_its_searches_find_them() {
         let mine = get(&format!("{base}-2026.11.24"));
         assert_eq!(mine, theirs, "mapping of {field}");
     }
+}
+
+/// The same comparison with a real pod's metadata from the real kube-apiserver: labels,
+/// namespace labels, the container's status (image, image id, container id) and the pod's IP,
+/// as the filter takes them from the API server. `kubernetes.namespace_id` is the one field of
+/// the documented document sluice does not write (its namespace watch keeps labels only).
+#[test]
+fn api_server_metadata_has_the_filters_names_and_values() {
+    let es = Es::new();
+    let k = kube::Kube::start("fluentd-kube");
+    let node = Node::new();
+    let base = unique("fluentd-kube");
+    let ns = "shop";
+    let name = "web-7d4b9c-x2x9z";
+    k.namespace(ns, json!({"team": "payments"}));
+    let uid = k.pod(
+        ns,
+        name,
+        "test-node",
+        &["nginx"],
+        json!({"labels": {"app.kubernetes.io/name": "web", "pod-template-hash": "7d4b9c"}}),
+    );
+    let pod = kube::add_pod_log(&node, ns, name, &uid, "nginx");
+    // What the kubelet would report: the runtime's image, its digest, the container's id.
+    k.apply(
+        &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+        &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "status": {
+            "podIP": "10.244.1.17",
+            "podIPs": [{"ip": "10.244.1.17"}],
+            "containerStatuses": [{
+                "name": "nginx", "ready": true, "restartCount": 0,
+                "image": "docker.io/library/nginx:1.27",
+                "imageID": format!("docker.io/library/nginx@sha256:{DIGEST}"),
+                "containerID": format!("containerd://{}", pod.container_id),
+            }],
+        }}),
+    );
+    let config = node.config_full(
+        &format!("{base}-%Y.%m.%d"),
+        &[support::es_url()],
+        "  compat: fluentd\n",
+        &k.agent_config("  metadata_wait: 30s\n"),
+    );
+    pod.line(&ts(0), "stdout", "GET /cart 200 12ms");
+    let agent = Agent::start(&config);
+    let n = es.wait_count(&format!("{base}-*"), 1, WAIT);
+    let log = agent.log_text();
+    agent.stop();
+    k.delete_pods(ns);
+    assert_eq!(n, 1, "agent log:\n{log}");
+    let docs = es.all_docs(&format!("{base}-*"));
+    let got = &docs[0];
+
+    let mut want = fixture("daemonset-with-api.json", &pod);
+    // The test's node and API server in place of the fixture's.
+    want["kubernetes"]["host"] = json!("test-node");
+    want["kubernetes"]["master_url"] = json!(format!("{}/api", k.url()));
+    let (mut want_leaves, mut got_leaves) = (BTreeMap::new(), BTreeMap::new());
+    leaves("", &want, &mut want_leaves);
+    leaves("", got, &mut got_leaves);
+    let missing: Vec<&String> = want_leaves
+        .keys()
+        .filter(|p| !got_leaves.contains_key(*p))
+        .collect();
+    assert_eq!(missing, ["kubernetes.namespace_id"], "ours: {got}");
+    for (path, value) in want_leaves
+        .iter()
+        .filter(|(p, _)| *p != "kubernetes.namespace_id")
+    {
+        assert_eq!(
+            got_leaves.get(path),
+            Some(value),
+            "field {path}: ours {got}"
+        );
+    }
+    let extra: Vec<&String> = got_leaves
+        .keys()
+        .filter(|p| !want_leaves.contains_key(*p))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "fields Fluentd does not write: {extra:?} in {got}"
+    );
 }
