@@ -39,6 +39,7 @@ fn context() -> FileContext {
     let node = NodeFields {
         node_name: "node-a-7".into(),
         cluster_name: Some("prod-eu-1".into()),
+        fluentd: None,
     };
     FileContext::new(
         Fingerprint(0x1234_5678_9abc_def0),

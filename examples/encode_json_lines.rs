@@ -37,6 +37,7 @@ fn main() {
     let node = NodeFields {
         node_name: "node-a-7".into(),
         cluster_name: Some("prod-eu-1".into()),
+        fluentd: None,
     };
     let ctx = FileContext::new(
         Fingerprint(0x1234_5678_9abc_def0),

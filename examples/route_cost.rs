@@ -43,6 +43,7 @@ fn main() {
     let node = NodeFields {
         node_name: "node-a-7".into(),
         cluster_name: Some("prod-eu-1".into()),
+        fluentd: None,
     };
     let pattern = if routed {
         "logs-{kubernetes.namespace}-%Y.%m.%d"

@@ -79,7 +79,7 @@ fn data_stream_gets_our_template_over_the_builtin_logs_template() {
     );
 
     let node = Node::new();
-    let config = node.config_full(&stream, &[es.url.clone()], "  data_stream: true\n", "");
+    let config = node.config_full(&stream, std::slice::from_ref(&es.url), "  data_stream: true\n", "");
     let pod = node.add_pod("shop", "web-1", "nginx", false);
     for i in 0..50u64 {
         pod.line(&support::ts(i), "stdout", &format!("ds line {i}"));
@@ -107,7 +107,7 @@ fn failure_store_where_the_server_has_none_is_ignored_with_a_message() {
     let node = Node::new();
     let config = node.config_full(
         &stream,
-        &[es.url.clone()],
+        std::slice::from_ref(&es.url),
         "  data_stream: true\n  failure_store: true\n",
         "",
     );

@@ -30,6 +30,10 @@ pub struct ContainerMeta {
     pub image: Option<String>,
     /// Without the runtime scheme (`containerd://`).
     pub id: Option<String>,
+    /// The image and its digest as the runtime reports them (`status.containerStatuses[].image`,
+    /// `.imageID`): what the Fluentd metadata filter ships (`compat: fluentd`).
+    pub status_image: Option<String>,
+    pub image_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -177,7 +181,7 @@ pub fn from_pod(pod: &Pod, allow: &[String]) -> Option<PodMeta> {
         meta.containers.push(ContainerMeta {
             name: c.name.clone(),
             image: c.image.clone(),
-            id: None,
+            ..ContainerMeta::default()
         });
     }
     let statuses = pod.status.iter().flat_map(|s| {
@@ -192,12 +196,20 @@ pub fn from_pod(pod: &Pod, allow: &[String]) -> Option<PodMeta> {
                 .map_or(id, |(_, rest)| rest)
                 .to_string()
         });
+        let image_id = Some(st.image_id.clone()).filter(|i| !i.is_empty());
+        let status_image = Some(st.image.clone()).filter(|i| !i.is_empty());
         match meta.containers.iter_mut().find(|c| c.name == st.name) {
-            Some(c) => c.id = id.or(c.id.take()),
+            Some(c) => {
+                c.id = id.or(c.id.take());
+                c.status_image = status_image;
+                c.image_id = image_id;
+            }
             None => meta.containers.push(ContainerMeta {
                 name: st.name.clone(),
                 image: Some(st.image.clone()),
                 id,
+                status_image,
+                image_id,
             }),
         }
     }

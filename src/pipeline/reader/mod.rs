@@ -30,6 +30,7 @@ use crate::delivery::{Delivery, FileKey};
 use crate::kubernetes::{self, PodRef, store::Store};
 use crate::parse::assemble::{Assembler, AssemblerConfig};
 use crate::parse::{self, Format, multiline};
+use crate::sink::elasticsearch::config::Compat;
 use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields, PodFields};
 use crate::sink::elasticsearch::{Batch, BatchPool};
 use crate::tail::discover::{self, Found};
@@ -458,12 +459,16 @@ fn encoder(cfg: &Config) -> Encoder {
         cfg.parse.json_target.clone(),
     )
     .with_json_fields(cfg.parse.json_fields.clone())
+    .fluentd_shape(cfg.elasticsearch.compat == Compat::Fluentd)
 }
 
 fn node_fields(cfg: &Config) -> NodeFields {
     NodeFields {
         node_name: cfg.node_name.clone(),
         cluster_name: cfg.cluster_name.clone(),
+        fluentd: (cfg.elasticsearch.compat == Compat::Fluentd).then(|| {
+            encode::FluentdNode::new(cfg.kubernetes.source.as_ref(), &|k| std::env::var(k).ok())
+        }),
     }
 }
 

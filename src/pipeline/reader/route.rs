@@ -117,6 +117,7 @@ mod tests {
                 ..PodMeta::default()
             }),
             namespace_labels: Arc::new(vec![("tenant".into(), "acme".into())]),
+            namespace_rate_limit: None,
             version: 1,
         }
     }
@@ -131,6 +132,7 @@ mod tests {
     const NODE: fn() -> NodeFields = || NodeFields {
         node_name: "n1".into(),
         cluster_name: Some("EU-1".into()),
+        fluentd: None,
     };
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::IndexPattern;
 use super::appjson::{DEPTH_LIMIT, VALUE_LIMIT};
-use super::config::ElasticsearchConfig;
+use super::config::{Compat, ElasticsearchConfig};
 use super::failure_store;
 use super::service::Service;
 use super::storage;
@@ -403,6 +403,9 @@ fn typed_mapping(ty: FieldType) -> Value {
 /// README's "Documents" section.
 pub fn logs_template(cfg: &Config, cluster: &Cluster, ilm_policy: Option<&str>) -> Value {
     let es = &cfg.elasticsearch;
+    if es.compat == Compat::Fluentd {
+        return fluentd::template(cfg, cluster, ilm_policy);
+    }
     let kw = keyword();
     let labels = |path: &str, name: &str| {
         json!({ name: {
@@ -571,6 +574,8 @@ pub fn ism_policy(es: &ElasticsearchConfig) -> Value {
         "ism_template": [{"index_patterns": [pattern], "priority": LOGS_PRIORITY}],
     }})
 }
+
+mod fluentd;
 
 #[cfg(test)]
 mod tests;

@@ -17,8 +17,8 @@ use crate::settings::{ByteSize, ConfigError, HumanDuration, bounded, invalid, no
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawElasticsearch {
     endpoints: Vec<String>,
-    #[serde(default = "default_index")]
-    index: String,
+    /// Defaults by `compat` (see [`default_index`]).
+    index: Option<String>,
     #[serde(default = "default_dead_letter_index")]
     dead_letter_index: String,
     #[serde(default)]
@@ -45,6 +45,19 @@ pub(crate) struct RawElasticsearch {
     index_mode: IndexMode,
     #[serde(default)]
     lifecycle: RawLifecycle,
+    #[serde(default)]
+    compat: Compat,
+}
+
+/// The shape of the documents written: sluice's own (ECS field names), or the one the Fluentd
+/// Kubernetes DaemonSet writes, so a cluster can switch agents under its saved searches
+/// (`docs/migrating-from-fluentd.md`). Chosen once for the agent: the encoder takes one path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    #[default]
+    None,
+    Fluentd,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,8 +102,13 @@ struct RawLifecycle {
     delete_after: Option<HumanDuration>,
 }
 
-fn default_index() -> String {
-    "logs-kubernetes-%Y.%m.%d".to_string()
+/// `logs-kubernetes-%Y.%m.%d`; with `compat: fluentd`, the daily indices of
+/// fluent-plugin-elasticsearch's `logstash_format` (prefix `logstash`, `%Y.%m.%d`, UTC).
+fn default_index(compat: Compat) -> &'static str {
+    match compat {
+        Compat::None => "logs-kubernetes-%Y.%m.%d",
+        Compat::Fluentd => "logstash-%Y.%m.%d",
+    }
 }
 fn default_dead_letter_index() -> String {
     "sluice-dead-letter-%Y.%m.%d".to_string()
@@ -193,6 +211,8 @@ pub struct ElasticsearchConfig {
     pub index_mode: IndexMode,
     /// Indices (or backing indices) older than this are deleted by ILM/ISM; `None`: keep.
     pub delete_after: Option<Duration>,
+    /// The documents' shape.
+    pub compat: Compat,
 }
 
 /// TLS for `https` endpoints. Verification is on unless switched off explicitly.
@@ -237,7 +257,8 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
         }
         endpoints.push(url);
     }
-    let index = IndexPattern::parse("elasticsearch.index", &es.index)?;
+    let index_text = es.index.as_deref().unwrap_or(default_index(es.compat));
+    let index = IndexPattern::parse("elasticsearch.index", index_text)?;
     let dead_letter_index =
         IndexPattern::parse("elasticsearch.dead_letter_index", &es.dead_letter_index)?;
     if dead_letter_index
@@ -300,6 +321,12 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
             "needs data_stream: true (a failure store belongs to a data stream)",
         ));
     }
+    if es.compat == Compat::Fluentd && es.data_stream {
+        return Err(invalid(
+            "elasticsearch.compat",
+            "fluentd writes daily indices as fluent-plugin-elasticsearch did (logstash-%Y.%m.%d); it cannot be combined with data_stream: true",
+        ));
+    }
     let delete_after = match es.lifecycle.delete_after {
         None => None,
         Some(d) if d.0 < Duration::from_secs(3600) => {
@@ -329,6 +356,7 @@ pub(crate) fn validate(es: RawElasticsearch) -> Result<ElasticsearchConfig, Conf
         failure_store: es.failure_store,
         index_mode: es.index_mode,
         delete_after,
+        compat: es.compat,
     })
 }
 
@@ -567,5 +595,26 @@ mod tests {
             "elasticsearch.lifecycle.delete_after",
         );
         rejects(&format!("{MINIMAL}  lifecycle:\n    keep: 5d\n"), "keep");
+    }
+
+    #[test]
+    fn validate_rejects_bad_compat() {
+        rejects(&format!("{MINIMAL}  compat: logstash\n"), "logstash");
+        rejects(
+            &format!("{MINIMAL}  compat: fluentd\n  index: logs\n  data_stream: true\n"),
+            "elasticsearch.compat",
+        );
+    }
+
+    #[test]
+    fn compat_fluentd_defaults_to_logstash_indices() {
+        let c = load(&format!("{MINIMAL}  compat: fluentd\n")).unwrap();
+        assert_eq!(c.compat, Compat::Fluentd);
+        assert_eq!(c.index.as_str(), "logstash-%Y.%m.%d");
+        let c = load(&format!("{MINIMAL}  compat: fluentd\n  index: k8s-%Y.%m\n")).unwrap();
+        assert_eq!(c.index.as_str(), "k8s-%Y.%m");
+        let c = load(MINIMAL).unwrap();
+        assert_eq!(c.compat, Compat::None);
+        assert_eq!(c.index.as_str(), "logs-kubernetes-%Y.%m.%d");
     }
 }

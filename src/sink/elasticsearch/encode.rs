@@ -22,6 +22,9 @@ use super::appjson;
 use super::escape::{escape_into, escape_str_into};
 use super::route::Distinct;
 
+mod fluentd;
+pub use fluentd::FluentdNode;
+
 /// One event as the encoder needs it, borrowed from the reader's buffers.
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
@@ -68,6 +71,8 @@ pub struct FileContext {
 pub struct NodeFields {
     pub node_name: String,
     pub cluster_name: Option<String>,
+    /// `Some`: files are rendered in the Fluentd DaemonSet's shape (`elasticsearch.compat`).
+    pub fluentd: Option<FluentdNode>,
 }
 
 /// What the API server knows about a file's pod.
@@ -86,6 +91,13 @@ impl FileContext {
         api: Option<PodFields<'_>>,
         node: &NodeFields,
     ) -> FileContext {
+        if let Some(f) = &node.fluentd {
+            return FileContext::with_tail(
+                fingerprint,
+                pod,
+                fluentd::render_tail(path, pod, api, node, f),
+            );
+        }
         let mut t = Vec::with_capacity(512);
         t.extend_from_slice(b",\"file\":{\"path\":\"");
         escape_str_into(&mut t, &path.to_string_lossy());
@@ -156,10 +168,14 @@ impl FileContext {
         t.extend_from_slice(b"\"}}\n");
         // One per open file, kept as long as the file is: no spare capacity.
         t.shrink_to_fit();
+        FileContext::with_tail(fingerprint, pod, t)
+    }
+
+    fn with_tail(fingerprint: Fingerprint, pod: Option<&PodRef>, tail: Vec<u8>) -> FileContext {
         FileContext {
             fingerprint,
             id_seed: id_seed(None, fingerprint),
-            tail: t,
+            tail,
             skip: false,
             json: None,
             partial: false,
@@ -294,6 +310,8 @@ pub struct Encoder {
     mistyped_scratch: Vec<u8>,
     /// `telemetry.tap`: copies of what is encoded, while someone watches.
     tap: Option<Arc<Tap>>,
+    /// `elasticsearch.compat: fluentd`: every document takes the [`fluentd`] path.
+    fluentd: bool,
 }
 
 impl Encoder {
@@ -311,12 +329,20 @@ impl Encoder {
             typed_scratch: Vec::new(),
             mistyped_scratch: Vec::new(),
             tap: None,
+            fluentd: false,
         }
     }
 
     /// Offers every encoded event to `tap` (`telemetry.tap: true`).
     pub fn set_tap(&mut self, tap: Arc<Tap>) {
         self.tap = Some(tap);
+    }
+
+    /// Writes the Fluentd DaemonSet's document shape (`elasticsearch.compat: fluentd`); the
+    /// files' contexts must then be rendered with [`NodeFields::fluentd`] set.
+    pub fn fluentd_shape(mut self, on: bool) -> Encoder {
+        self.fluentd = on;
+        self
     }
 
     /// Types these top-level keys of JSON app logs (`parse.json.fields`).
@@ -334,20 +360,27 @@ impl Encoder {
 
     /// Appends one `create` action and its document to `body`; returns where they sit.
     pub fn encode(&mut self, body: &mut Vec<u8>, ctx: &FileContext, ev: &Event<'_>) -> Item {
-        let start = body.len();
+        // The shape is the agent's, fixed at start: one predictable branch, not one per field.
+        let item = if self.fluentd {
+            fluentd::encode(self, body, ctx, ev)
+        } else {
+            self.encode_ecs(body, ctx, ev)
+        };
+        if let Some(t) = &self.tap
+            && t.active()
+        {
+            t.offer(
+                &ctx.tap,
+                &body[item.start as usize..],
+                &body[item.doc as usize..],
+            );
+        }
+        item
+    }
+
+    fn encode_ecs(&mut self, body: &mut Vec<u8>, ctx: &FileContext, ev: &Event<'_>) -> Item {
         let timestamp = ev.timestamp;
-        debug_assert!(
-            parse::timestamp::is_rfc3339(timestamp),
-            "events carry a valid timestamp: {:?}",
-            String::from_utf8_lossy(timestamp)
-        );
-        body.extend_from_slice(b"{\"create\":{\"_index\":\"");
-        let index = self.index_for(ctx.route.as_ref(), timestamp);
-        body.extend_from_slice(index.as_bytes());
-        body.extend_from_slice(b"\",\"_id\":\"");
-        body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
-        body.extend_from_slice(b"\"}}\n");
-        let doc = body.len();
+        let (start, doc) = write_action(self, body, ctx, ev);
 
         body.extend_from_slice(b"{\"@timestamp\":\"");
         body.extend_from_slice(timestamp);
@@ -386,24 +419,7 @@ impl Encoder {
             }
             write_ecs(body, app);
         }
-        if ev.truncated || ev.malformed || limited {
-            body.extend_from_slice(b",\"tags\":[");
-            let mut first = true;
-            for (on, tag) in [
-                (ev.truncated, &b"\"truncated\""[..]),
-                (ev.malformed, b"\"malformed\""),
-                (limited, b"\"json_limited\""),
-            ] {
-                if on {
-                    if !first {
-                        body.push(b',');
-                    }
-                    first = false;
-                    body.extend_from_slice(tag);
-                }
-            }
-            body.push(b']');
-        }
+        write_tags(body, ev.truncated, ev.malformed, limited);
         if let Some(app) = &app {
             let created = app
                 .time
@@ -456,11 +472,6 @@ impl Encoder {
             }
         }
         body.extend_from_slice(&ctx.tail);
-        if let Some(t) = &self.tap
-            && t.active()
-        {
-            t.offer(&ctx.tap, &body[start..], &body[doc..]);
-        }
 
         // Bodies are capped far below 4 GiB by configuration (elasticsearch.batch.max_bytes ≤ 100 MiB
         // plus one event of at most 64 MiB).
@@ -510,6 +521,53 @@ impl Encoder {
         }
         &self.cached_index
     }
+}
+
+/// The `create` action line of one event (its index from the event's timestamp, its `_id` from
+/// the file's seed and the event's offset), for both shapes; returns where the action and the
+/// document start.
+fn write_action(
+    enc: &mut Encoder,
+    body: &mut Vec<u8>,
+    ctx: &FileContext,
+    ev: &Event<'_>,
+) -> (usize, usize) {
+    let start = body.len();
+    debug_assert!(
+        parse::timestamp::is_rfc3339(ev.timestamp),
+        "events carry a valid timestamp: {:?}",
+        String::from_utf8_lossy(ev.timestamp)
+    );
+    body.extend_from_slice(b"{\"create\":{\"_index\":\"");
+    let index = enc.index_for(ctx.route.as_ref(), ev.timestamp);
+    body.extend_from_slice(index.as_bytes());
+    body.extend_from_slice(b"\",\"_id\":\"");
+    body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
+    body.extend_from_slice(b"\"}}\n");
+    (start, body.len())
+}
+
+/// `,"tags":[…]` naming what happened to the event; nothing when nothing did.
+fn write_tags(body: &mut Vec<u8>, truncated: bool, malformed: bool, limited: bool) {
+    if !(truncated || malformed || limited) {
+        return;
+    }
+    body.extend_from_slice(b",\"tags\":[");
+    let mut first = true;
+    for (on, tag) in [
+        (truncated, &b"\"truncated\""[..]),
+        (malformed, b"\"malformed\""),
+        (limited, b"\"json_limited\""),
+    ] {
+        if on {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            body.extend_from_slice(tag);
+        }
+    }
+    body.push(b']');
 }
 
 /// `,"<target>_typed":{…}` and `,"<target>_mistyped":{…}`, each only when not empty; the

@@ -161,3 +161,35 @@ fn setup_warns_when_the_pattern_overlaps_the_builtin_logs_template() {
     // OpenSearch has no such built-in template.
     assert!(overlap("logs-{kubernetes.namespace}-%Y", Distribution::OpenSearch).is_none());
 }
+
+#[test]
+fn fluentd_template_maps_like_dynamic_mapping_did() {
+    let t = logs_template(&cfg("  compat: fluentd\n"), &es9(), Some("sluice_logstash"));
+    assert_eq!(t["index_patterns"], json!(["logstash-*.*.*"]));
+    assert_eq!(
+        template_name(&IndexPattern::parse("k", "logstash-%Y.%m.%d").unwrap()),
+        "sluice_logstash"
+    );
+    let m = &t["template"]["mappings"];
+    let p = &m["properties"];
+    assert_eq!(p["@timestamp"]["type"], "date");
+    for field in [
+        &p["log"],
+        &p["kubernetes"]["properties"]["pod_name"],
+        &p["docker"]["properties"]["container_id"],
+    ] {
+        assert_eq!(field["type"], "text");
+        assert_eq!(field["fields"]["keyword"]["type"], "keyword");
+        assert_eq!(field["fields"]["keyword"]["ignore_above"], 256);
+    }
+    assert_eq!(m["date_detection"], false);
+    let dt = &m["dynamic_templates"][0]["strings_as_text_and_keyword"];
+    assert_eq!(dt["match_mapping_type"], "string");
+    assert_eq!(dt["mapping"]["fields"]["keyword"]["type"], "keyword");
+    assert_eq!(p["json"]["type"], "flattened");
+    assert!(p.get("message").is_none());
+    assert_eq!(
+        t["template"]["settings"]["index.lifecycle.name"],
+        "sluice_logstash"
+    );
+}

@@ -14,6 +14,7 @@ fn ctx() -> FileContext {
     let node = NodeFields {
         node_name: "node-a".into(),
         cluster_name: Some("prod".into()),
+        fluentd: None,
     };
     FileContext::new(
         Fingerprint(42),
@@ -74,6 +75,7 @@ fn api_metadata_is_rendered_into_the_tail() {
             name: "app".into(),
             image: Some("nginx:1.27".into()),
             id: Some("cid".into()),
+            ..ContainerMeta::default()
         }],
         ..PodMeta::default()
     };
@@ -81,6 +83,7 @@ fn api_metadata_is_rendered_into_the_tail() {
     let node = NodeFields {
         node_name: "n".into(),
         cluster_name: None,
+        fluentd: None,
     };
     let api = PodFields {
         pod: &meta,
@@ -199,4 +202,240 @@ fn rfc3339_formatting_of_known_instants() {
         String::from_utf8(out).unwrap(),
         "2000-02-29T01:02:03.000000005Z"
     );
+}
+
+mod fluentd_shape {
+    use super::*;
+    use crate::kubernetes::meta::ContainerMeta;
+
+    const CID: &str = "5e1f0c4a9d2b7c3e8f6a1b0d4c9e2f7a3b8d6c1e0f5a4b9c2d7e3f8a6b1c0d5e";
+
+    fn pod() -> PodRef {
+        PodRef {
+            namespace: "shop".into(),
+            pod_name: "web-7d4b9c-x2x9z".into(),
+            pod_uid: None,
+            container_name: "nginx".into(),
+            container_id: Some(CID.into()),
+        }
+    }
+
+    fn node() -> NodeFields {
+        NodeFields {
+            node_name: "node-a".into(),
+            cluster_name: Some("prod".into()),
+            fluentd: Some(FluentdNode {
+                master_url: Some("https://10.96.0.1:443/api".into()),
+            }),
+        }
+    }
+
+    fn path() -> String {
+        format!("/var/log/containers/web-7d4b9c-x2x9z_shop_nginx-{CID}.log")
+    }
+
+    fn encode(
+        ctx: &FileContext,
+        ev: &Event<'_>,
+        json: Option<&str>,
+    ) -> (serde_json::Value, serde_json::Value) {
+        let mut enc = Encoder::new(
+            IndexPattern::parse("i", "logstash-%Y.%m.%d").unwrap(),
+            json.map(String::from),
+        )
+        .fluentd_shape(true);
+        let mut body = Vec::new();
+        let item = enc.encode(&mut body, ctx, ev);
+        assert_eq!(item.end as usize, body.len());
+        let action = serde_json::from_slice(&body[item.start as usize..item.doc as usize]).unwrap();
+        let doc = serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+        (action, doc)
+    }
+
+    fn ev(message: &[u8]) -> Event<'_> {
+        Event {
+            timestamp: b"2026-11-24T23:30:00.123456789Z",
+            stream: Stream::Stdout,
+            message,
+            start: 77,
+            truncated: false,
+            malformed: false,
+        }
+    }
+
+    #[test]
+    fn path_only_documents_have_the_filters_path_fields() {
+        let ctx = FileContext::new(
+            Fingerprint(42),
+            Path::new(&path()),
+            Some(&pod()),
+            None,
+            &node(),
+        );
+        let (action, doc) = encode(&ctx, &ev(b"GET / 200"), None);
+        assert_eq!(action["create"]["_index"], "logstash-2026.11.24");
+        let want = serde_json::json!({
+            "@timestamp": "2026-11-24T23:30:00.123456789+00:00",
+            "log": "GET / 200",
+            "stream": "stdout",
+            "docker": {"container_id": CID},
+            "kubernetes": {
+                "container_name": "nginx",
+                "namespace_name": "shop",
+                "pod_name": "web-7d4b9c-x2x9z",
+                "host": "node-a",
+            },
+            "tag": format!("kubernetes.var.log.containers.web-7d4b9c-x2x9z_shop_nginx-{CID}.log"),
+        });
+        assert_eq!(doc, want);
+    }
+
+    #[test]
+    fn api_metadata_takes_the_filters_names() {
+        let meta = PodMeta {
+            namespace: "shop".into(),
+            name: "web-7d4b9c-x2x9z".into(),
+            uid: "u-9".into(),
+            ip: Some("10.1.2.3".into()),
+            labels: vec![("app_kubernetes_io/name".into(), "web".into())],
+            annotations: vec![("team".into(), "a".into())],
+            containers: vec![ContainerMeta {
+                name: "nginx".into(),
+                image: Some("nginx:1.27".into()),
+                id: Some(CID.into()),
+                status_image: Some("docker.io/library/nginx:1.27".into()),
+                image_id: Some("docker.io/library/nginx@sha256:abc".into()),
+            }],
+            ..PodMeta::default()
+        };
+        let ns = vec![("env".into(), "prod".into())];
+        let api = PodFields {
+            pod: &meta,
+            namespace_labels: &ns,
+        };
+        let ctx = FileContext::new(
+            Fingerprint(42),
+            Path::new(&path()),
+            Some(&pod()),
+            Some(api),
+            &node(),
+        );
+        let (_, doc) = encode(&ctx, &ev(b"x"), None);
+        let k = &doc["kubernetes"];
+        assert_eq!(k["container_image"], "docker.io/library/nginx:1.27");
+        assert_eq!(
+            k["container_image_id"],
+            "docker.io/library/nginx@sha256:abc"
+        );
+        assert_eq!(k["pod_id"], "u-9");
+        assert_eq!(k["pod_ip"], "10.1.2.3");
+        assert_eq!(k["labels"]["app_kubernetes_io/name"], "web");
+        assert_eq!(k["namespace_labels"]["env"], "prod");
+        assert_eq!(k["master_url"], "https://10.96.0.1:443/api");
+        // Annotations only with the filter's annotation_match; sluice's ECS fields never.
+        assert!(k.get("annotations").is_none());
+        for ecs in ["message", "host", "agent", "container", "orchestrator"] {
+            assert!(doc.get(ecs).is_none(), "{ecs} in {doc}");
+        }
+    }
+
+    #[test]
+    fn ids_and_index_are_the_ecs_shapes() {
+        let ctx = FileContext::new(
+            Fingerprint(42),
+            Path::new(&path()),
+            Some(&pod()),
+            None,
+            &node(),
+        )
+        .identify(b"src");
+        let (action, _) = encode(&ctx, &ev(b"x"), None);
+        let ecs = FileContext::new(
+            Fingerprint(42),
+            Path::new(&path()),
+            Some(&pod()),
+            None,
+            &NodeFields {
+                fluentd: None,
+                ..node()
+            },
+        )
+        .identify(b"src");
+        let id = document_id(ecs.id_seed, 77);
+        assert_eq!(action["create"]["_id"], std::str::from_utf8(&id).unwrap());
+    }
+
+    #[test]
+    fn json_app_logs_keep_log_and_go_under_the_target() {
+        let ctx = FileContext::new(
+            Fingerprint(42),
+            Path::new(&path()),
+            Some(&pod()),
+            None,
+            &node(),
+        );
+        let line = br#"{"level":"info","msg":"hi"}"#;
+        let (_, doc) = encode(&ctx, &ev(line), Some("json"));
+        assert_eq!(doc["log"], std::str::from_utf8(line).unwrap());
+        assert_eq!(doc["json"]["msg"], "hi");
+        assert!(doc.get("msg").is_none());
+        let (_, doc) = encode(&ctx, &ev(line), None);
+        assert!(doc.get("json").is_none());
+    }
+
+    #[test]
+    fn tags_say_what_happened() {
+        let ctx = FileContext::new(
+            Fingerprint(42),
+            Path::new("/plain.log"),
+            None,
+            None,
+            &node(),
+        );
+        let mut e = ev(b"\x01cut");
+        e.truncated = true;
+        let (_, doc) = encode(&ctx, &e, None);
+        assert_eq!(doc["tags"], serde_json::json!(["truncated"]));
+        assert_eq!(doc["log"], "\u{1}cut");
+        assert_eq!(doc["tag"], "kubernetes.plain.log");
+        let odd = FileContext::new(
+            Fingerprint(42),
+            Path::new("/tmp/.x//a.log"),
+            None,
+            None,
+            &node(),
+        );
+        let (_, doc) = encode(&odd, &ev(b"y"), None);
+        assert_eq!(
+            doc["tag"], "kubernetes.tmp.x.a.log",
+            "in_tail squeezes dots"
+        );
+        assert!(doc.get("kubernetes").is_none());
+    }
+
+    #[test]
+    fn master_url_as_the_daemonset_builds_it() {
+        use crate::kubernetes::config::Source;
+        let env = |k: &str| match k {
+            "KUBERNETES_SERVICE_HOST" => Some("10.96.0.1".to_string()),
+            "KUBERNETES_SERVICE_PORT" => Some("443".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            FluentdNode::new(Some(&Source::InCluster), &env)
+                .master_url
+                .as_deref(),
+            Some("https://10.96.0.1:443/api")
+        );
+        let url = Source::Url {
+            url: "https://k:6443/".into(),
+            token_file: None,
+            ca_file: None,
+        };
+        assert_eq!(
+            FluentdNode::new(Some(&url), &env).master_url.as_deref(),
+            Some("https://k:6443/api")
+        );
+        assert_eq!(FluentdNode::new(None, &env).master_url, None);
+    }
 }
