@@ -15,7 +15,12 @@ use crate::telemetry::health::Health;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs until aborted.
-pub async fn run(health: Arc<Health>, metrics: Arc<Metrics>, service: Arc<Service>) {
+/// `service`: the output of the configuration in force (a reload replaces it).
+pub async fn run(
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    service: tokio::sync::watch::Receiver<Arc<Service>>,
+) {
     let timeout = health.stall_timeout();
     let tick = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
     let mut delivered = metrics.events_delivered.get();
@@ -34,7 +39,8 @@ pub async fn run(health: Arc<Health>, metrics: Arc<Metrics>, service: Arc<Servic
         let verdict = if quiet < timeout {
             None
         } else {
-            match probe(&service).await {
+            let current = service.borrow().clone();
+            match probe(&current).await {
                 Ok(status) => Some(format!(
                     "no batch acknowledged for {}s (telemetry.stall_timeout {}s) although {waiting} \
                      events wait and Elasticsearch answers its health probe (status {status})",

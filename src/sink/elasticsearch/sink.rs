@@ -19,15 +19,43 @@ use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 
 pub struct Sink {
-    pub service: Arc<Service>,
+    /// What a batch that does not carry its own [`Output`] is delivered with.
+    pub output: Arc<Output>,
     pub delivery: Arc<Mutex<Delivery>>,
     pub metrics: Arc<Metrics>,
-    pub dead_letter_index: IndexPattern,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
     pub max_in_flight: usize,
     /// Settled batches go back here for the reader to fill again.
     pub pool: Arc<BatchPool>,
+}
+
+/// Where and how a batch is delivered: the settings of the configuration it was encoded under.
+/// The reader stamps every batch it seals with the current one ([`Batch::output`]), so after a
+/// reload the batches in flight finish (retries and dead letters included) with the endpoints,
+/// credentials and TLS they were meant for, and the next ones use the new.
+#[derive(Debug)]
+pub struct Output {
+    pub service: Arc<Service>,
+    pub dead_letter_index: IndexPattern,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Output {
+    /// The output `es` describes, its client built (TLS files read) and its endpoints exported
+    /// to the health gauges.
+    pub fn new(
+        es: &super::config::ElasticsearchConfig,
+        metrics: &Metrics,
+    ) -> Result<Output, super::service::ServiceError> {
+        let service = Service::new(es)?
+            .with_health_gauges(&metrics.es_endpoints, metrics.es_endpoints_healthy.clone());
+        Ok(Output {
+            service: Arc::new(service),
+            dead_letter_index: es.dead_letter_index.clone(),
+            initial_backoff: es.initial_backoff,
+            max_backoff: es.max_backoff,
+        })
+    }
 }
 
 /// Outcome labels of `sluice_bulk_items_total` for one kind of write, and its name in logs.
@@ -127,6 +155,7 @@ impl Sink {
     }
 
     async fn deliver(&self, batch: Batch) {
+        let out = batch.output.clone().unwrap_or_else(|| self.output.clone());
         // Shared with the HTTP body so the whole batch is sent without a copy.
         let batch = Arc::new(batch);
         self.metrics.batches_in_flight.inc();
@@ -136,18 +165,18 @@ impl Sink {
             refused: Vec::new(),
         };
         if n > 0 {
-            self.settle(&mut target).await;
+            self.settle(&out, &mut target).await;
         }
         // Acknowledged only once every refused item is in the dead-letter index too (or lost
         // there for good, counted): the checkpoint passes nothing still on its way.
         if !target.refused.is_empty() {
             let mut dl = ToDeadLetter::new(
                 &batch,
-                &self.dead_letter_index,
+                &out.dead_letter_index,
                 &self.metrics,
                 target.refused,
             );
-            self.settle(&mut dl).await;
+            self.settle(&out, &mut dl).await;
         }
         self.delivery
             .lock()
@@ -165,12 +194,12 @@ impl Sink {
     /// Sends `w`'s items until every one is written, already there, or refused for good: items
     /// rejected temporarily are sent again alone, with backoff; a request refused as too large
     /// is halved.
-    async fn settle<W: Write>(&self, w: &mut W) {
+    async fn settle<W: Write>(&self, out: &Output, w: &mut W) {
         let labels = W::LABELS;
         let mut work: Vec<Vec<usize>> = vec![(0..w.items()).collect()];
-        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        let mut backoff = Backoff::new(out.initial_backoff, out.max_backoff);
         while let Some(group) = work.pop() {
-            match self.send(w.body(&group), group.len()).await {
+            match self.send(&out.service, w.body(&group), group.len()).await {
                 RequestOutcome::Items(outcomes) => {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
@@ -239,9 +268,9 @@ impl Sink {
         }
     }
 
-    async fn send(&self, body: Bytes, items: usize) -> RequestOutcome {
+    async fn send(&self, service: &Service, body: Bytes, items: usize) -> RequestOutcome {
         let started = Instant::now();
-        let outcome = match self.service.bulk(body).await {
+        let outcome = match service.bulk(body).await {
             Ok((status, resp)) => retry::classify(status, &resp, items),
             Err(reason) => {
                 self.metrics.request("error").inc();
