@@ -115,6 +115,8 @@ pub async fn run_reloading(
     let es = &cfg.elasticsearch;
     let output = Arc::new(Output::new(es, &metrics)?);
     let service = output.service.clone();
+    // The sink and the watchdog follow the output in force; batches carry their own stamp.
+    let (output_tx, output_rx) = watch::channel(output.clone());
     // Index templates before the first document creates an index with guessed mappings; the
     // wait is bounded by the first attempt, so an unreachable cluster does not hold shipping.
     let setup_task = match es.setup {
@@ -133,10 +135,13 @@ pub async fn run_reloading(
     health.setup_done();
     // Bodies alive at once: one being filled, one queued, `max_in_flight` being sent.
     let pool = Arc::new(BatchPool::new(es.batch_max_bytes, es.max_in_flight + 1));
-    let (service_tx, service_rx) = watch::channel(service);
-    let watchdog = tokio::spawn(watchdog::run(health.clone(), metrics.clone(), service_rx));
+    let watchdog = tokio::spawn(watchdog::run(
+        health.clone(),
+        metrics.clone(),
+        output_rx.clone(),
+    ));
     let sink = Arc::new(Sink {
-        output: output.clone(),
+        output: output_rx,
         delivery: delivery.clone(),
         metrics: metrics.clone(),
         max_in_flight: es.max_in_flight,
@@ -176,7 +181,7 @@ pub async fn run_reloading(
                 current: cfg.clone(),
                 metrics: metrics.clone(),
                 slot,
-                service: service_tx,
+                output: output_tx,
                 config: config_tx,
                 setup: setup_task,
                 applied: None,

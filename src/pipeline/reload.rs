@@ -2,8 +2,9 @@
 //! ConfigMap update swaps the `..data` symlink there; an editor rewrites the file), the file is
 //! read again, validated, compared with the running configuration, and its settings are built
 //! (HTTP client, TLS files, multiline rules) before anything is handed over: to the reader
-//! (`reader::live`, taken up between two batches), the watchdog and the index setup. Batches
-//! sealed before carry their own output and finish with it.
+//! (`reader::live`, taken up between two batches), the sink and the watchdog (the output in
+//! force) and the index setup. Batches sealed before keep what they were encoded for (see
+//! `sink::Output`).
 //!
 //! It never applies a file that does not validate, or one that changes a setting only a restart
 //! can change ([`Config::restart_only_changes`]): the running configuration stays, the error is
@@ -22,7 +23,6 @@ use tokio::sync::{mpsc, watch};
 use super::reader::{Live, LiveSlot};
 use crate::config::{Config, SetupMode};
 use crate::sink::elasticsearch::bootstrap;
-use crate::sink::elasticsearch::service::Service;
 use crate::sink::elasticsearch::sink::Output;
 use crate::tail::watch::{Changes, Watcher};
 use crate::telemetry::Metrics;
@@ -46,8 +46,8 @@ pub(super) struct Reloader {
     pub(super) current: Arc<Config>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) slot: Arc<LiveSlot>,
-    /// The watchdog probes the current output's endpoints.
-    pub(super) service: watch::Sender<Arc<Service>>,
+    /// The output in force, for the sink's requests and the watchdog's probe.
+    pub(super) output: watch::Sender<Arc<Output>>,
     /// The configuration in force (`shutdown_timeout` is read from it at shutdown).
     pub(super) config: watch::Sender<Arc<Config>>,
     /// The index setup of the configuration in force (`elasticsearch.setup: auto`).
@@ -157,7 +157,7 @@ impl Reloader {
             }
         };
         self.slot.offer(live);
-        self.service.send_replace(output.service.clone());
+        self.output.send_replace(output.clone());
         self.config.send_replace(new.clone());
         if let Some(t) = self.setup.take() {
             t.abort();

@@ -19,8 +19,9 @@ use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 
 pub struct Sink {
-    /// What a batch that does not carry its own [`Output`] is delivered with.
-    pub output: Arc<Output>,
+    /// The output of the configuration in force (a reload replaces it): every request goes
+    /// through its client.
+    pub output: tokio::sync::watch::Receiver<Arc<Output>>,
     pub delivery: Arc<Mutex<Delivery>>,
     pub metrics: Arc<Metrics>,
     pub max_in_flight: usize,
@@ -28,10 +29,13 @@ pub struct Sink {
     pub pool: Arc<BatchPool>,
 }
 
-/// Where and how a batch is delivered: the settings of the configuration it was encoded under.
-/// The reader stamps every batch it seals with the current one ([`Batch::output`]), so after a
-/// reload the batches in flight finish (retries and dead letters included) with the endpoints,
-/// credentials and TLS they were meant for, and the next ones use the new.
+/// Where and how batches are delivered, from one configuration. The reader stamps every batch
+/// it seals with the one in force ([`Batch::output`]): what the batch was encoded for stays
+/// with it across a reload (its documents' indices are in its body; its dead letters go to
+/// that configuration's dead-letter index). The connection does not: every request, a retry
+/// included, goes through the client in force, so a credentials rotation that revokes the old
+/// ones, or an endpoint taken away, never strands a batch sealed before the reload (its ids
+/// are fixed and written with `create`: the new endpoints store it once).
 #[derive(Debug)]
 pub struct Output {
     pub service: Arc<Service>,
@@ -154,8 +158,12 @@ impl Sink {
         while tasks.join_next().await.is_some() {}
     }
 
+    fn current(&self) -> Arc<Output> {
+        self.output.borrow().clone()
+    }
+
     async fn deliver(&self, batch: Batch) {
-        let out = batch.output.clone().unwrap_or_else(|| self.output.clone());
+        let stamped = batch.output.clone().unwrap_or_else(|| self.current());
         // Shared with the HTTP body so the whole batch is sent without a copy.
         let batch = Arc::new(batch);
         self.metrics.batches_in_flight.inc();
@@ -165,18 +173,18 @@ impl Sink {
             refused: Vec::new(),
         };
         if n > 0 {
-            self.settle(&out, &mut target).await;
+            self.settle(&mut target).await;
         }
         // Acknowledged only once every refused item is in the dead-letter index too (or lost
         // there for good, counted): the checkpoint passes nothing still on its way.
         if !target.refused.is_empty() {
             let mut dl = ToDeadLetter::new(
                 &batch,
-                &out.dead_letter_index,
+                &stamped.dead_letter_index,
                 &self.metrics,
                 target.refused,
             );
-            self.settle(&out, &mut dl).await;
+            self.settle(&mut dl).await;
         }
         self.delivery
             .lock()
@@ -194,12 +202,15 @@ impl Sink {
     /// Sends `w`'s items until every one is written, already there, or refused for good: items
     /// rejected temporarily are sent again alone, with backoff; a request refused as too large
     /// is halved.
-    async fn settle<W: Write>(&self, out: &Output, w: &mut W) {
+    async fn settle<W: Write>(&self, w: &mut W) {
         let labels = W::LABELS;
         let mut work: Vec<Vec<usize>> = vec![(0..w.items()).collect()];
+        let out = self.current();
         let mut backoff = Backoff::new(out.initial_backoff, out.max_backoff);
         while let Some(group) = work.pop() {
-            match self.send(&out.service, w.body(&group), group.len()).await {
+            // Looked up for each request: a reload's new client serves the retries too.
+            let service = self.current().service.clone();
+            match self.send(&service, w.body(&group), group.len()).await {
                 RequestOutcome::Items(outcomes) => {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
