@@ -272,7 +272,7 @@ mod tests {
             "state_dir: /tmp/other\nnode_name: n2\ncluster_name: c\ncheckpoint_interval: 5s\n\
              elasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n  max_in_flight: 9\n\
              telemetry:\n  listen: off\n  stall_timeout: 1m\n\
-             kubernetes:\n  enabled: false\n  metadata_wait: 9s\n",
+             kubernetes:\n  enabled: off\n  metadata_wait: 9s\n",
         )
         .unwrap();
         let keys = old.restart_only_changes(&restart);
