@@ -162,8 +162,14 @@ impl Config {
         check("node_name", self.node_name != new.node_name);
         check("cluster_name", self.cluster_name != new.cluster_name);
         check("state_dir", self.state_dir != new.state_dir);
-        check("checkpoint_interval", self.checkpoint_interval != new.checkpoint_interval);
-        check("telemetry.listen", self.telemetry.listen != new.telemetry.listen);
+        check(
+            "checkpoint_interval",
+            self.checkpoint_interval != new.checkpoint_interval,
+        );
+        check(
+            "telemetry.listen",
+            self.telemetry.listen != new.telemetry.listen,
+        );
         check(
             "telemetry.stall_timeout",
             self.telemetry.stall_timeout != new.telemetry.stall_timeout,
@@ -173,9 +179,18 @@ impl Config {
             self.elasticsearch.max_in_flight != new.elasticsearch.max_in_flight,
         );
         let (k, n) = (&self.kubernetes, &new.kubernetes);
-        check("kubernetes (enabled, kubeconfig, url, token_file, ca_file)", k.source != n.source);
-        check("kubernetes.metadata_wait", k.metadata_wait != n.metadata_wait);
-        check("kubernetes.deleted_pod_grace", k.deleted_pod_grace != n.deleted_pod_grace);
+        check(
+            "kubernetes (enabled, kubeconfig, url, token_file, ca_file)",
+            k.source != n.source,
+        );
+        check(
+            "kubernetes.metadata_wait",
+            k.metadata_wait != n.metadata_wait,
+        );
+        check(
+            "kubernetes.deleted_pod_grace",
+            k.deleted_pod_grace != n.deleted_pod_grace,
+        );
         check(
             "kubernetes.annotation_allowlist",
             k.annotation_allowlist != n.annotation_allowlist,

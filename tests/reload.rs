@@ -100,11 +100,7 @@ fn seq_of(message: &str) -> Option<u64> {
 
 /// Appends JSON app-log lines `{"msg":"line N","level":"info"}` to `pod` at about `rate` lines
 /// a second until `stop`; returns how many it wrote.
-fn json_writer(
-    pod: PodLog,
-    rate: u64,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
+fn json_writer(pod: PodLog, rate: u64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let started = Instant::now();
         let mut n = 0u64;
@@ -146,7 +142,12 @@ fn reload_under_load_applies_json_from_one_line_on_and_stores_every_line_once() 
     stop.store(true, Ordering::Relaxed);
     let n = writer.join().unwrap();
 
-    assert_eq!(es.wait_count(&pattern, n, WAIT), n, "log:\n{}", agent.log_text());
+    assert_eq!(
+        es.wait_count(&pattern, n, WAIT),
+        n,
+        "log:\n{}",
+        agent.log_text()
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let docs = es.all_docs(&pattern);
     let mut seen: BTreeMap<u64, (usize, bool)> = BTreeMap::new();
@@ -160,9 +161,22 @@ fn reload_under_load_applies_json_from_one_line_on_and_stores_every_line_once() 
     let dupes: Vec<_> = seen.iter().filter(|(_, (c, _))| *c != 1).collect();
     assert!(dupes.is_empty(), "stored more than once: {dupes:?}");
     assert_eq!(seen.len() as u64, n, "lines lost");
-    let raw: Vec<u64> = seen.iter().filter(|(_, (_, p))| !p).map(|(s, _)| *s).collect();
-    let parsed: Vec<u64> = seen.iter().filter(|(_, (_, p))| *p).map(|(s, _)| *s).collect();
-    assert!(!raw.is_empty() && !parsed.is_empty(), "raw {} parsed {}", raw.len(), parsed.len());
+    let raw: Vec<u64> = seen
+        .iter()
+        .filter(|(_, (_, p))| !p)
+        .map(|(s, _)| *s)
+        .collect();
+    let parsed: Vec<u64> = seen
+        .iter()
+        .filter(|(_, (_, p))| *p)
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        !raw.is_empty() && !parsed.is_empty(),
+        "raw {} parsed {}",
+        raw.len(),
+        parsed.len()
+    );
     // From one line on: every line before it shipped raw, every line after it parsed.
     assert!(
         raw.last() < parsed.first(),
@@ -230,7 +244,11 @@ fn invalid_and_restart_only_files_keep_the_running_configuration_and_are_counted
         "the refusal names the key:\n{log}"
     );
     assert_stored(&es, &format!("{index}-*"), &write(100, 150), &agent);
-    assert_eq!(es.count(&format!("{other}-*")), 0, "nothing went to the new index");
+    assert_eq!(
+        es.count(&format!("{other}-*")),
+        0,
+        "nothing went to the new index"
+    );
 
     // The running file again, then a touch: no reload on either event; a SIGHUP says
     // "unchanged".
@@ -241,14 +259,23 @@ fn invalid_and_restart_only_files_keep_the_running_configuration_and_are_counted
     drop(f);
     std::thread::sleep(Duration::from_secs(1));
     let m = agent.metrics();
-    assert_eq!(m.get(&outcome("unchanged")), 0.0, "a file event with the same content counts");
+    assert_eq!(
+        m.get(&outcome("unchanged")),
+        0.0,
+        "a file event with the same content counts"
+    );
     hup(&agent);
     wait_metric(&agent, &outcome("unchanged"), 1.0);
     let m = agent.metrics();
     assert_eq!(m.get(&outcome("applied")), 0.0);
     assert_eq!(m.get(&outcome("invalid")), 1.0);
     assert_eq!(m.get(&outcome("refused")), 1.0);
-    assert_eq!(m.get(&outcome("unchanged")), 1.0, "{}", m.show("sluice_config"));
+    assert_eq!(
+        m.get(&outcome("unchanged")),
+        1.0,
+        "{}",
+        m.show("sluice_config")
+    );
     agent.stop();
 }
 
@@ -319,10 +346,17 @@ fn rotated_credentials_heal_the_batches_sealed_before_the_reload() {
     }
     let deadline = Instant::now() + WAIT;
     while proxy.count_status(401) == refused_before {
-        assert!(Instant::now() < deadline, "no request refused after the rotation");
+        assert!(
+            Instant::now() < deadline,
+            "no request refused after the rotation"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(es.count(&pattern), 100, "nothing passes with the old password");
+    assert_eq!(
+        es.count(&pattern),
+        100,
+        "nothing passes with the old password"
+    );
 
     // The agent's file follows (as a mounted ConfigMap or Secret would): the batches waiting
     // since the rotation go out with the new password, and so does everything after.
@@ -337,7 +371,10 @@ fn rotated_credentials_heal_the_batches_sealed_before_the_reload() {
     assert_stored(&es, &pattern, &want, &agent);
     let log = agent.log_text();
     agent.stop();
-    assert!(!log.contains(OLD) && !log.contains(NEW), "a secret in the log:\n{log}");
+    assert!(
+        !log.contains(OLD) && !log.contains(NEW),
+        "a secret in the log:\n{log}"
+    );
     eprintln!(
         "scenario credentials-rotation: 300 lines, 300 documents each once; nginx 401s while the \
          old password was in force: {}",
@@ -397,7 +434,10 @@ fn an_excluded_file_stops_and_included_again_goes_on_from_where_it_stopped() {
     assert_stored(&es, &pattern, &want, &agent);
     let log = agent.log_text();
     agent.stop();
-    assert!(log.contains("no longer included") && log.contains("included again"), "{log}");
+    assert!(
+        log.contains("no longer included") && log.contains("included again"),
+        "{log}"
+    );
 }
 
 #[test]

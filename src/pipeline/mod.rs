@@ -77,6 +77,7 @@ pub async fn run_reloading(
 ) -> Result<Summary, PipelineError> {
     // First: a SIGHUP from now on reloads instead of ending the process.
     let hup = reload_from.as_ref().and_then(|_| reload::hangups());
+    let loaded = reload_from.as_deref().and_then(reload::read_hash);
     let cfg = Arc::new(cfg);
     std::fs::create_dir_all(&cfg.state_dir).map_err(|source| PipelineError::StateDir {
         path: cfg.state_dir.clone(),
@@ -184,7 +185,7 @@ pub async fn run_reloading(
                 output: output_tx,
                 config: config_tx,
                 setup: setup_task,
-                applied: None,
+                applied: loaded,
                 seen: None,
             };
             (Some(tokio::spawn(reloader.run(hup, reload_stopped))), None)

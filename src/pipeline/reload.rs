@@ -52,7 +52,8 @@ pub(super) struct Reloader {
     pub(super) config: watch::Sender<Arc<Config>>,
     /// The index setup of the configuration in force (`elasticsearch.setup: auto`).
     pub(super) setup: Option<tokio::task::JoinHandle<()>>,
-    /// The hash of the text in force, and of the last text looked at.
+    /// The hash of the text in force (at start: read as the agent starts), and of the last text
+    /// looked at.
     pub(super) applied: Option<u64>,
     pub(super) seen: Option<u64>,
 }
@@ -76,11 +77,14 @@ impl Reloader {
         mut hup: Option<tokio::signal::unix::Signal>,
         mut stopped: watch::Receiver<bool>,
     ) {
-        self.applied = read_hash(&self.path);
         self.seen = self.applied;
         let (changed_tx, mut changed) = mpsc::channel(1);
         let stop_watch = Arc::new(AtomicBool::new(false));
         let watch_thread = watch_dir(&self.path, changed_tx, stop_watch.clone());
+        // A change while the agent started (before the watch) is not missed.
+        if let Some(outcome) = self.reload(Trigger::FileChanged) {
+            self.metrics.reload(outcome).inc();
+        }
         loop {
             let trigger = tokio::select! {
                 _ = stopped.wait_for(|s| *s) => break,
@@ -114,7 +118,8 @@ impl Reloader {
             }
         };
         let hash = hash_of(&text);
-        if Some(hash) == self.applied || (trigger == Trigger::FileChanged && Some(hash) == self.seen)
+        if Some(hash) == self.applied
+            || (trigger == Trigger::FileChanged && Some(hash) == self.seen)
         {
             if trigger == Trigger::Signal {
                 tracing::info!(%path, "configuration reload: the file is unchanged; nothing to do");
@@ -192,7 +197,8 @@ fn hash_of(text: &str) -> u64 {
     h.finish()
 }
 
-fn read_hash(path: &Path) -> Option<u64> {
+/// The hash of the file's content now (taken when the agent starts, as its configuration).
+pub(super) fn read_hash(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok().map(|t| hash_of(&t))
 }
 

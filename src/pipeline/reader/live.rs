@@ -149,7 +149,8 @@ impl Reader {
                 wanted,
             ));
         }
-        if old.input.include != self.cfg.input.include || old.input.exclude != self.cfg.input.exclude
+        if old.input.include != self.cfg.input.include
+            || old.input.exclude != self.cfg.input.exclude
         {
             self.watch_roots = self
                 .cfg
@@ -167,7 +168,9 @@ impl Reader {
 
     /// Whether the configuration still includes `path` (a file found by an earlier scan).
     pub(super) fn included(&self, path: &Path) -> bool {
-        self.include.iter().any(|i| i.matches_path_with(path, MATCH))
+        self.include
+            .iter()
+            .any(|i| i.matches_path_with(path, MATCH))
             && !self
                 .cfg
                 .input
