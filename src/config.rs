@@ -1,6 +1,7 @@
 //! Configuration: the YAML file is read once, `${VAR}` references are expanded, each section is
 //! handed to the stage that owns it, and the results are put together into one validated
-//! [`Config`], a plain value (hot reload can build another and compare). Nothing after this
+//! [`Config`], a plain value (hot reload builds another and compares:
+//! [`Config::restart_only_changes`]). Nothing after this
 //! module sees a raw or invalid value.
 //!
 //! Every unknown key and every bad value is an error that names the key and says what is allowed.
@@ -144,6 +145,67 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The settings that differ between `self` (running) and `new` but cannot change while the
+    /// agent runs, by key: a reload that changes any of them is refused as a whole. They are
+    /// read once at start: the state directory (checkpoint, decompressed copies), the telemetry
+    /// listener and the stall rule, the node's identity (rendered into every open file's
+    /// documents), the checkpointer's interval, the number of concurrent bulk requests (the
+    /// sink's permits and the batch pool are sized by it) and the Kubernetes watches.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut check = |key: &'static str, changed: bool| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        check("node_name", self.node_name != new.node_name);
+        check("cluster_name", self.cluster_name != new.cluster_name);
+        check("state_dir", self.state_dir != new.state_dir);
+        check(
+            "checkpoint_interval",
+            self.checkpoint_interval != new.checkpoint_interval,
+        );
+        check(
+            "telemetry.listen",
+            self.telemetry.listen != new.telemetry.listen,
+        );
+        check(
+            "telemetry.stall_timeout",
+            self.telemetry.stall_timeout != new.telemetry.stall_timeout,
+        );
+        check(
+            "elasticsearch.max_in_flight",
+            self.elasticsearch.max_in_flight != new.elasticsearch.max_in_flight,
+        );
+        // The document shape is every file's rendered context and the templates' mappings.
+        check(
+            "elasticsearch.compat",
+            self.elasticsearch.compat != new.elasticsearch.compat,
+        );
+        // `/tap` is routed (or not) when the telemetry server starts.
+        check("telemetry.tap", self.telemetry.tap != new.telemetry.tap);
+        let (k, n) = (&self.kubernetes, &new.kubernetes);
+        check(
+            "kubernetes (enabled, kubeconfig, url, token_file, ca_file)",
+            k.source != n.source,
+        );
+        check(
+            "kubernetes.metadata_wait",
+            k.metadata_wait != n.metadata_wait,
+        );
+        check(
+            "kubernetes.deleted_pod_grace",
+            k.deleted_pod_grace != n.deleted_pod_grace,
+        );
+        check(
+            "kubernetes.annotation_allowlist",
+            k.annotation_allowlist != n.annotation_allowlist,
+        );
+        keys
+    }
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -218,6 +280,36 @@ mod tests {
     fn validate_rejects_unknown_key() {
         rejects(&format!("{MINIMAL}bogus: 1\n"), "bogus");
         rejects(&format!("{MINIMAL}input:\n  includes: []\n"), "includes");
+    }
+
+    #[test]
+    fn restart_only_changes_name_each_key_and_nothing_else() {
+        let old = load(MINIMAL).unwrap();
+        let live = load(&format!(
+            "{MINIMAL}  index: other-%Y\n  batch:\n    max_events: 7\nparse:\n  format: cri\ninput:\n  exclude: [\"/x/*\"]\nshutdown_timeout: 3s\n"
+        ))
+        .unwrap();
+        assert!(old.restart_only_changes(&live).is_empty());
+        let restart = load(
+            "state_dir: /tmp/other\nnode_name: n2\ncluster_name: c\ncheckpoint_interval: 5s\n\
+             elasticsearch:\n  endpoints: [\"http://127.0.0.1:9200\"]\n  max_in_flight: 9\n\
+             telemetry:\n  listen: off\n  stall_timeout: 1m\n\
+             kubernetes:\n  enabled: off\n  metadata_wait: 9s\n",
+        )
+        .unwrap();
+        let keys = old.restart_only_changes(&restart);
+        for key in [
+            "node_name",
+            "cluster_name",
+            "state_dir",
+            "checkpoint_interval",
+            "telemetry.listen",
+            "telemetry.stall_timeout",
+            "elasticsearch.max_in_flight",
+            "kubernetes.metadata_wait",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
     }
 
     #[test]

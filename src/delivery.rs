@@ -32,6 +32,9 @@ struct Progress {
     queue: VecDeque<Pending>,
     /// The reader is done with the file; forget it once everything is acknowledged.
     retired: bool,
+    /// The configuration no longer includes the file (a reload): not read, but its offset stays
+    /// in the checkpoint as an open file's would, for the day it is included again.
+    parked: bool,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,19 @@ impl Delivery {
         real_path: PathBuf,
         committed: u64,
     ) {
+        // A parked file included again under its old key: batches sealed before it was parked
+        // may still be in flight, so its queue and committed offset carry on.
+        if let Some(p) = self.files.get_mut(&key)
+            && p.parked
+            && p.id == id
+            && p.fingerprint == fingerprint
+        {
+            p.parked = false;
+            p.path = path;
+            p.real_path = real_path;
+            self.changed = true;
+            return;
+        }
         self.files.insert(
             key,
             Progress {
@@ -64,6 +80,7 @@ impl Delivery {
                 committed,
                 queue: VecDeque::new(),
                 retired: false,
+                parked: false,
             },
         );
         self.changed = true;
@@ -108,6 +125,15 @@ impl Delivery {
     pub fn retire(&mut self, key: FileKey) {
         if let Some(p) = self.files.get_mut(&key) {
             p.retired = true;
+        }
+    }
+
+    /// The configuration no longer includes the file: the reader stops reading it and its entry
+    /// stays in the checkpoint at its committed offset (acknowledgements of its batches still in
+    /// flight move it on), until [`Delivery::track`] takes it up again under the same key.
+    pub fn park(&mut self, key: FileKey) {
+        if let Some(p) = self.files.get_mut(&key) {
+            p.parked = true;
         }
     }
 
@@ -280,5 +306,30 @@ mod tests {
         assert!(d.take_checkpoint().is_none());
         d.acked(1, &[(1, 10)]);
         assert_eq!(d.take_checkpoint().unwrap().files[0].offset, 10);
+    }
+
+    #[test]
+    fn parked_file_keeps_its_entry_and_its_queue_when_included_again() {
+        let mut d = delivery_with(&[1]);
+        d.sealed(1, &[(1, 100)]);
+        d.park(1);
+        // Included again before batch 1 is acknowledged: the same key, its queue kept.
+        d.track(
+            1,
+            FileId { dev: 1, inode: 1 },
+            Fingerprint(1),
+            "/f1".into(),
+            "/r1".into(),
+            100,
+        );
+        assert_eq!(d.committed(1), Some(0), "nothing acknowledged yet");
+        assert_eq!(d.unacknowledged_for(1), 1);
+        d.acked(1, &[(1, 100)]);
+        assert_eq!(d.committed(1), Some(100));
+        d.park(1);
+        let cp = d.checkpoint();
+        assert_eq!(cp.files.len(), 1);
+        assert_eq!(cp.files[0].offset, 100);
+        assert!(!cp.files[0].done, "a parked file is not done");
     }
 }

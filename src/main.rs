@@ -199,7 +199,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tap { .. } => unreachable!("handled before the configuration is loaded"),
-        Command::Run => run(config, usize::from(cli.worker_threads)).map(|()| ExitCode::SUCCESS),
+        Command::Run => {
+            run(config, path, usize::from(cli.worker_threads)).map(|()| ExitCode::SUCCESS)
+        }
         Command::Test {
             files,
             pod,
@@ -281,7 +283,8 @@ fn test(
     })
 }
 
-fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {
+/// The agent, reloading its configuration from `path` on SIGHUP and when the file changes.
+fn run(config: Config, path: PathBuf, worker_threads: usize) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads)
         .thread_name("sluice-io")
@@ -291,7 +294,9 @@ fn run(config: Config, worker_threads: usize) -> anyhow::Result<()> {
     runtime.block_on(async {
         let metrics = Arc::new(Metrics::new());
         tracing::info!(version = env!("CARGO_PKG_VERSION"), node = %config.node_name, "sluice starting");
-        let summary = sluice::pipeline::run(config, metrics, shutdown_signal()).await?;
+        let summary =
+            sluice::pipeline::run_reloading(config, Some(path), metrics, shutdown_signal())
+                .await?;
         tracing::info!(
             encoded = summary.events_encoded,
             delivered = summary.events_delivered,

@@ -242,6 +242,15 @@ impl Assembler {
         }
     }
 
+    /// The event size bound and the multiline idle timeout from now on (a reload). Unlike the
+    /// rules they may change under an event in progress: a bound applies to the bytes appended
+    /// from now on (an event already longer is cut there, tagged truncated, as any), a timeout to
+    /// the next idle check.
+    pub fn set_limits(&mut self, max_event_bytes: usize, timeout: Duration) {
+        self.max = max_event_bytes;
+        self.timeout = timeout;
+    }
+
     /// Whether any event is in progress (even an adopted one this file holds no record of yet).
     pub fn in_progress(&self) -> bool {
         self.streams.iter().any(StreamState::in_progress)

@@ -10,6 +10,7 @@
 //! `/healthz` and `/readyz` tell what the stages report (`telemetry::health`, `watchdog`).
 
 pub mod reader;
+mod reload;
 mod watchdog;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Config, SetupMode};
 use crate::delivery::Delivery;
 use crate::kubernetes::{self, store::Store};
-use crate::sink::elasticsearch::service::Service;
-use crate::sink::elasticsearch::sink::Sink;
+use crate::sink::elasticsearch::sink::{Output, Sink};
 use crate::sink::elasticsearch::{BatchPool, bootstrap};
 use crate::tail::{Checkpoint, CheckpointError};
 use crate::telemetry::health::Health;
@@ -64,6 +64,20 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<Summary, PipelineError> {
+    run_reloading(cfg, None, metrics, shutdown).await
+}
+
+/// [`run`], and with `reload_from` (the file `cfg` was loaded from) the configuration is
+/// reloaded from it on SIGHUP and when it changes (`reload`).
+pub async fn run_reloading(
+    cfg: Config,
+    reload_from: Option<std::path::PathBuf>,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<Summary, PipelineError> {
+    // First: a SIGHUP from now on reloads instead of ending the process.
+    let hup = reload_from.as_ref().and_then(|_| reload::hangups());
+    let loaded = reload_from.as_deref().and_then(reload::read_hash);
     let cfg = Arc::new(cfg);
     std::fs::create_dir_all(&cfg.state_dir).map_err(|source| PipelineError::StateDir {
         path: cfg.state_dir.clone(),
@@ -107,10 +121,10 @@ pub async fn run(
 
     let delivery = Arc::new(Mutex::new(Delivery::default()));
     let es = &cfg.elasticsearch;
-    let service = Arc::new(
-        Service::new(es)?
-            .with_health_gauges(&metrics.es_endpoints, metrics.es_endpoints_healthy.clone()),
-    );
+    let output = Arc::new(Output::new(es, &metrics)?);
+    let service = output.service.clone();
+    // The sink and the watchdog follow the output in force; batches carry their own stamp.
+    let (output_tx, output_rx) = watch::channel(output.clone());
     // Index templates before the first document creates an index with guessed mappings; the
     // wait is bounded by the first attempt, so an unreachable cluster does not hold shipping.
     let setup_task = match es.setup {
@@ -132,15 +146,12 @@ pub async fn run(
     let watchdog = tokio::spawn(watchdog::run(
         health.clone(),
         metrics.clone(),
-        service.clone(),
+        output_rx.clone(),
     ));
     let sink = Arc::new(Sink {
-        service,
+        output: output_rx,
         delivery: delivery.clone(),
         metrics: metrics.clone(),
-        dead_letter_index: es.dead_letter_index.clone(),
-        initial_backoff: es.initial_backoff,
-        max_backoff: es.max_backoff,
         max_in_flight: es.max_in_flight,
         pool: pool.clone(),
     });
@@ -170,6 +181,27 @@ pub async fn run(
         reader = reader.with_kubernetes(store, cfg.kubernetes.metadata_wait);
     }
     reader = reader.with_health(health.clone());
+    let slot = Arc::new(reader::LiveSlot::default());
+    reader = reader.with_live(slot.clone(), output);
+    let (config_tx, config_rx) = watch::channel(cfg.clone());
+    let (stop_reload, reload_stopped) = watch::channel(false);
+    let (reload_task, setup_task) = match reload_from {
+        Some(path) => {
+            let reloader = reload::Reloader {
+                path,
+                current: cfg.clone(),
+                metrics: metrics.clone(),
+                slot,
+                output: output_tx,
+                config: config_tx,
+                setup: setup_task,
+                applied: loaded,
+                seen: None,
+            };
+            (Some(tokio::spawn(reloader.run(hup, reload_stopped))), None)
+        }
+        None => (None, setup_task),
+    };
     let reader_thread = {
         let (health, stop) = (health.clone(), stop.clone());
         std::thread::Builder::new()
@@ -210,12 +242,18 @@ pub async fn run(
     };
 
     shutdown.await;
-    tracing::info!(deadline = ?cfg.shutdown_timeout, "shutting down: sealing, flushing, waiting for acknowledgements");
+    // No reload from now on; the last one applied decides the deadline.
+    let _ = stop_reload.send(true);
+    if let Some(t) = reload_task {
+        let _ = t.await;
+    }
+    let shutdown_timeout = config_rx.borrow().shutdown_timeout;
+    tracing::info!(deadline = ?shutdown_timeout, "shutting down: sealing, flushing, waiting for acknowledgements");
     health.stopping();
     stop.store(true, Ordering::Relaxed);
 
     let reader_done = tokio::task::spawn_blocking(move || reader_thread.join());
-    let drained = tokio::time::timeout(cfg.shutdown_timeout, async {
+    let drained = tokio::time::timeout(shutdown_timeout, async {
         let joined = reader_done.await;
         let _ = (&mut sink_task).await;
         joined

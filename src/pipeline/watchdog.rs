@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sink::elasticsearch::service::Service;
+use crate::sink::elasticsearch::sink::Output;
 use crate::telemetry::Metrics;
 use crate::telemetry::health::Health;
 
@@ -15,7 +16,12 @@ use crate::telemetry::health::Health;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs until aborted.
-pub async fn run(health: Arc<Health>, metrics: Arc<Metrics>, service: Arc<Service>) {
+/// `output`: the output of the configuration in force (a reload replaces it).
+pub async fn run(
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    output: tokio::sync::watch::Receiver<Arc<Output>>,
+) {
     let timeout = health.stall_timeout();
     let tick = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
     let mut delivered = metrics.events_delivered.get();
@@ -34,7 +40,8 @@ pub async fn run(health: Arc<Health>, metrics: Arc<Metrics>, service: Arc<Servic
         let verdict = if quiet < timeout {
             None
         } else {
-            match probe(&service).await {
+            let current = output.borrow().clone();
+            match probe(&current.service).await {
                 Ok(status) => Some(format!(
                     "no batch acknowledged for {}s (telemetry.stall_timeout {}s) although {waiting} \
                      events wait and Elasticsearch answers its health probe (status {status})",

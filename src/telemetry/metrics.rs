@@ -81,7 +81,12 @@ pub struct Metrics {
     pub tap_documents: Family<Outcome, Counter>,
     /// Distinct index names documents were encoded for since start (routing; bounded).
     pub indices_written: Gauge,
+    /// outcome: applied, unchanged, invalid, refused (`RELOAD_OUTCOMES`)
+    pub config_reloads: Family<Outcome, Counter>,
 }
+
+/// The `outcome` values of `sluice_config_reloads_total`.
+pub const RELOAD_OUTCOMES: [&str; 4] = ["applied", "unchanged", "invalid", "refused"];
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -94,6 +99,7 @@ impl Metrics {
             parse_errors: Counter::default(),
             truncated: Counter::default(),
             bulk_requests: Family::default(),
+            config_reloads: Family::default(),
             bulk_items: Family::default(),
             bulk_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             batches_in_flight: Gauge::default(),
@@ -156,6 +162,14 @@ impl Metrics {
             "Bulk requests by outcome",
             m.bulk_requests.clone(),
         );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads (SIGHUP or a change of the file) by outcome: applied; unchanged (same content); invalid (the file does not validate: the running configuration stays); refused (it changes a setting that needs a restart: nothing of it is applied)",
+            m.config_reloads.clone(),
+        );
+        for outcome in RELOAD_OUTCOMES {
+            let _ = m.config_reloads.get_or_create(&Outcome { outcome });
+        }
         registry.register("bulk_items", "Bulk items by outcome", m.bulk_items.clone());
         registry.register(
             "bulk_request_duration_seconds",
@@ -308,6 +322,12 @@ impl Metrics {
         self.bulk_items.get_or_create(&Outcome { outcome }).clone()
     }
 
+    pub fn reload(&self, outcome: &'static str) -> Counter {
+        self.config_reloads
+            .get_or_create(&Outcome { outcome })
+            .clone()
+    }
+
     pub fn request(&self, outcome: &'static str) -> Counter {
         self.bulk_requests
             .get_or_create(&Outcome { outcome })
@@ -343,6 +363,15 @@ mod tests {
                     format!("sluice_kubernetes_watch_{name}_total{{resource=\"{resource}\"}} 0\n");
                 assert!(text.contains(&sample), "{sample} missing from:\n{text}");
             }
+        }
+    }
+
+    #[test]
+    fn reload_outcomes_are_exported_at_zero_before_any_reload() {
+        let text = Metrics::new().render();
+        for outcome in RELOAD_OUTCOMES {
+            let sample = format!("sluice_config_reloads_total{{outcome=\"{outcome}\"}} 0\n");
+            assert!(text.contains(&sample), "{sample} missing from:\n{text}");
         }
     }
 }

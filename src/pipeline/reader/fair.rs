@@ -166,6 +166,16 @@ impl Fair {
         }
     }
 
+    /// Takes up a reloaded `input.fairness` and `input.rate_limit`; every open file's share
+    /// is settled again after it (`live`). Buckets restart full.
+    pub(super) fn reconfigure(&mut self, cfg: &Config) {
+        self.fairness = cfg.input.fairness;
+        self.limit = cfg.input.rate_limit;
+        self.key = self.limit.map_or(BudgetKey::Namespace, |l| l.key);
+        self.buckets.clear();
+        self.parked.clear();
+    }
+
     /// Settles a file's group and budgets from what its path tells (`pod`) and its pod's
     /// metadata (`found`); called after each rendering of its context. A malformed annotation
     /// is warned about once per pod or namespace and ignored.

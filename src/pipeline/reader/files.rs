@@ -28,11 +28,31 @@ impl Reader {
             self.open(f, false);
         }
         let now = Instant::now();
-        for of in self.files.values_mut() {
-            if of.rotated_at.is_none() && !present.contains(&of.tailed.id) {
+        let gone: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|of| of.rotated_at.is_none() && !present.contains(&of.tailed.id))
+            .map(|of| of.key)
+            .collect();
+        for key in gone {
+            let Some(of) = self.files.get(&key) else {
+                continue;
+            };
+            if !self.included(&of.tailed.path) {
+                // Excluded by a reload, not rotated: parked (see `live`), or at the next scan
+                // when what it read is sealed.
+                if of.touched {
+                    self.rescan_wanted = true;
+                    continue;
+                }
+                if self.park(key) {
+                    continue;
+                }
+            }
+            if let Some(of) = self.files.get_mut(&key) {
                 tracing::debug!(path = %of.tailed.path.display(), "file rotated or deleted; reading it to its end");
                 of.rotated_at = Some(now);
-                self.attention.insert(of.key);
+                self.attention.insert(key);
             }
         }
         self.scan_siblings();
@@ -90,6 +110,18 @@ impl Reader {
         if tailed.id != f.id {
             // Replaced between the scan and the open; the next scan sees the new one.
             return None;
+        }
+        if let Some(p) = self.parked.remove(&f.id) {
+            if tailed.fingerprint == Some(p.fingerprint) {
+                // Excluded by a reload and included again: on from where it stopped, under its
+                // key (its batches may still be in flight).
+                tracing::info!(path = %f.path.display(), offset = p.offset, "file included again by the configuration; reading on");
+                return Some(self.insert_open(p.key, tailed, p.offset, f.size));
+            }
+            // Its inode holds another file now: the parked one is gone.
+            let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+            d.retire(p.key);
+            d.forget(p.key);
         }
         let resume = match self.resume.remove(&f.id) {
             Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {

@@ -46,12 +46,15 @@ pub mod dry;
 mod fair;
 mod fault;
 mod files;
+mod live;
 mod metadata;
 mod read;
 mod rotation;
 mod route;
 mod seal;
 mod succession;
+
+pub use live::{Live, LiveSlot};
 
 use fault::TestFault;
 use metadata::{prepare_context, render, track};
@@ -212,6 +215,17 @@ pub struct Reader {
     wake: Vec<FileKey>,
     /// Which file reads next, and the read budgets.
     fair: fair::Fair,
+    /// Where reloaded settings arrive (see `live`); `None`: the start configuration for good.
+    live: Option<Arc<LiveSlot>>,
+    /// What sealed batches are delivered with (`None`: the sink's own).
+    output: Option<Arc<crate::sink::elasticsearch::sink::Output>>,
+    /// `input.include` compiled, to tell an excluded file from a rotated one.
+    include: Vec<glob::Pattern>,
+    /// Files a reload excluded (see `live`).
+    parked: HashMap<FileId, live::Parked>,
+    /// Files whose record format a reload changed while an event was in progress: switched
+    /// once nothing is.
+    reformat: HashSet<FileKey>,
 }
 
 /// The Kubernetes metadata cache and how long a new file waits for its pod to appear in it.
@@ -243,6 +257,7 @@ impl Reader {
             }
         };
         let watch_roots = cfg.input.include.iter().map(|p| static_prefix(p)).collect();
+        let include = live::include_patterns(&cfg);
         let first_start = checkpoint.is_none();
         // After a copytruncate a done entry and the live file share an inode: the live one wins.
         let mut entries = checkpoint.unwrap_or_default();
@@ -286,6 +301,11 @@ impl Reader {
             health: None,
             fault: TestFault::from_env(),
             wake: Vec::new(),
+            live: None,
+            output: None,
+            include,
+            parked: HashMap::new(),
+            reformat: HashSet::new(),
         })
     }
 
@@ -348,6 +368,9 @@ impl Reader {
             }
             if self.fault.is_some() {
                 self.inject_fault();
+            }
+            if !self.take_up_live() {
+                return;
             }
             self.refresh_metadata(&mut dirty);
             rescan_requested |= std::mem::take(&mut self.rescan_wanted);

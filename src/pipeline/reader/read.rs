@@ -15,8 +15,16 @@ impl Reader {
             if of.rotated_at.is_some() || of.assembler.in_progress() {
                 self.attention.insert(key);
             }
+            let reformat = !self.reformat.is_empty() && !of.assembler.in_progress();
             if of.predecessor.is_some() {
                 self.settle_adoption(key);
+            }
+            // A record format a reload changed, now that nothing is in progress (see `live`).
+            if reformat && self.reformat.remove(&key) {
+                let format = configured_format(&self.cfg);
+                if let Some(of) = self.files.get_mut(&key) {
+                    of.format = format;
+                }
             }
         }
         turn

@@ -166,6 +166,7 @@ impl Reader {
         // While the sink is saturated reading stops: that is the backpressure. Discovery goes
         // on, so new and rotated files are held open (their lines stay readable even when the
         // kubelet compresses or deletes them) until there is room again.
+        batch.output = self.output.clone();
         let mut last_scan = Instant::now();
         loop {
             let seen = self.pool.taken_so_far();

@@ -1,10 +1,11 @@
 //! A batch: one bulk request body plus what delivery needs to know about it, and the pool that
 //! recycles batches once the sink has settled them.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::encode::Item;
+use super::sink::Output;
 use crate::delivery::FileKey;
 
 /// Room past the size limit for the event that crosses it, so the body does not reallocate.
@@ -21,6 +22,9 @@ pub struct Batch {
     pub ranges: Vec<(FileKey, u64)>,
     /// When the first item went in; the batch timeout counts from here.
     pub opened: Option<Instant>,
+    /// The output of the configuration it was encoded under (set when sealed; `None`: the
+    /// sink's own).
+    pub output: Option<Arc<Output>>,
 }
 
 impl Batch {
@@ -43,6 +47,7 @@ impl Batch {
         self.items.clear();
         self.ranges.clear();
         self.opened = None;
+        self.output = None;
     }
 
     /// The bytes of item `i` (action and document).

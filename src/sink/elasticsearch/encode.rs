@@ -338,6 +338,11 @@ impl Encoder {
         self.tap = Some(tap);
     }
 
+    /// The tap this encoder offers to, to hand on to its replacement (a reload).
+    pub fn tap(&self) -> Option<Arc<Tap>> {
+        self.tap.clone()
+    }
+
     /// Writes the Fluentd DaemonSet's document shape (`elasticsearch.compat: fluentd`); the
     /// files' contexts must then be rendered with [`NodeFields::fluentd`] set.
     pub fn fluentd_shape(mut self, on: bool) -> Encoder {

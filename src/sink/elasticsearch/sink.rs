@@ -19,15 +19,47 @@ use crate::delivery::Delivery;
 use crate::telemetry::Metrics;
 
 pub struct Sink {
-    pub service: Arc<Service>,
+    /// The output of the configuration in force (a reload replaces it): every request goes
+    /// through its client.
+    pub output: tokio::sync::watch::Receiver<Arc<Output>>,
     pub delivery: Arc<Mutex<Delivery>>,
     pub metrics: Arc<Metrics>,
-    pub dead_letter_index: IndexPattern,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
     pub max_in_flight: usize,
     /// Settled batches go back here for the reader to fill again.
     pub pool: Arc<BatchPool>,
+}
+
+/// Where and how batches are delivered, from one configuration. The reader stamps every batch
+/// it seals with the one in force ([`Batch::output`]): what the batch was encoded for stays
+/// with it across a reload (its documents' indices are in its body; its dead letters go to
+/// that configuration's dead-letter index). The connection does not: every request, a retry
+/// included, goes through the client in force, so a credentials rotation that revokes the old
+/// ones, or an endpoint taken away, never strands a batch sealed before the reload (its ids
+/// are fixed and written with `create`: the new endpoints store it once).
+#[derive(Debug)]
+pub struct Output {
+    pub service: Arc<Service>,
+    pub dead_letter_index: IndexPattern,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Output {
+    /// The output `es` describes, its client built (TLS files read) and its endpoints exported
+    /// to the health gauges.
+    pub fn new(
+        es: &super::config::ElasticsearchConfig,
+        metrics: &Metrics,
+    ) -> Result<Output, super::service::ServiceError> {
+        let service = Service::new(es)?
+            .with_health_gauges(&metrics.es_endpoints, metrics.es_endpoints_healthy.clone());
+        Ok(Output {
+            service: Arc::new(service),
+            dead_letter_index: es.dead_letter_index.clone(),
+            initial_backoff: es.initial_backoff,
+            max_backoff: es.max_backoff,
+        })
+    }
 }
 
 /// Outcome labels of `sluice_bulk_items_total` for one kind of write, and its name in logs.
@@ -129,7 +161,12 @@ impl Sink {
         while tasks.join_next().await.is_some() {}
     }
 
+    fn current(&self) -> Arc<Output> {
+        self.output.borrow().clone()
+    }
+
     async fn deliver(&self, batch: Batch) {
+        let stamped = batch.output.clone().unwrap_or_else(|| self.current());
         // Shared with the HTTP body so the whole batch is sent without a copy.
         let batch = Arc::new(batch);
         self.metrics.batches_in_flight.inc();
@@ -146,7 +183,7 @@ impl Sink {
         if !target.refused.is_empty() {
             let mut dl = ToDeadLetter::new(
                 &batch,
-                &self.dead_letter_index,
+                &stamped.dead_letter_index,
                 &self.metrics,
                 target.refused,
             );
@@ -171,9 +208,12 @@ impl Sink {
     async fn settle<W: Write>(&self, w: &mut W) {
         let labels = W::LABELS;
         let mut work: Vec<Vec<usize>> = vec![(0..w.items()).collect()];
-        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        let out = self.current();
+        let mut backoff = Backoff::new(out.initial_backoff, out.max_backoff);
         while let Some(group) = work.pop() {
-            match self.send(w.body(&group), group.len()).await {
+            // Looked up for each request: a reload's new client serves the retries too.
+            let service = self.current().service.clone();
+            match self.send(&service, w.body(&group), group.len()).await {
                 RequestOutcome::Items(outcomes) => {
                     self.metrics.request("ok").inc();
                     let mut again = Vec::new();
@@ -245,9 +285,9 @@ impl Sink {
         }
     }
 
-    async fn send(&self, body: Bytes, items: usize) -> RequestOutcome {
+    async fn send(&self, service: &Service, body: Bytes, items: usize) -> RequestOutcome {
         let started = Instant::now();
-        let outcome = match self.service.bulk(body).await {
+        let outcome = match service.bulk(body).await {
             Ok((status, resp)) => retry::classify(status, &resp, items),
             Err(reason) => {
                 self.metrics.request("error").inc();
