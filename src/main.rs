@@ -142,9 +142,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         let base = match url {
             Some(u) => u,
             None => {
-                let path = cli
-                    .config
-                    .context("sluice tap: pass --url of the agent's telemetry endpoint, or --config")?;
+                let path = cli.config.context(
+                    "sluice tap: pass --url of the agent's telemetry endpoint, or --config",
+                )?;
                 let config = Config::load(&path)?;
                 let addr = config
                     .telemetry

@@ -79,7 +79,12 @@ fn data_stream_gets_our_template_over_the_builtin_logs_template() {
     );
 
     let node = Node::new();
-    let config = node.config_full(&stream, std::slice::from_ref(&es.url), "  data_stream: true\n", "");
+    let config = node.config_full(
+        &stream,
+        std::slice::from_ref(&es.url),
+        "  data_stream: true\n",
+        "",
+    );
     let pod = node.add_pod("shop", "web-1", "nginx", false);
     for i in 0..50u64 {
         pod.line(&support::ts(i), "stdout", &format!("ds line {i}"));

@@ -1,8 +1,9 @@
 //! Fair reading and read budgets against the real Elasticsearch: a noisy namespace with a big
 //! backlog does not hold quiet namespaces' lines back when Elasticsearch is the bottleneck (its
 //! capacity limited by the fault proxy), and a namespace over its `input.rate_limit` is read
-//! later, every line exactly once. Latency is measured from the write to Elasticsearch's
-//! acknowledgement of the request holding the line, as the proxy saw it (not by polling).
+//! later, every line exactly once. What a quiet line waited behind is counted in the order the
+//! agent sent documents, as the proxy saw them arrive; latency runs from the write to
+//! Elasticsearch's acknowledgement of the line's item, as the proxy saw it (not by polling).
 
 #[path = "support/proxy.rs"]
 mod proxy;
@@ -17,8 +18,8 @@ use support::{Agent, Es, Node, PodLog, serve_metrics, ts, unique};
 
 const WAIT: Duration = Duration::from_secs(180);
 
-/// The measured tests run one at a time: a second agent and backlog on the two cores shift the
-/// very ordering the fairness test measures (it failed so, once, in a full run).
+/// The measured tests run one at a time: a second agent and backlog on the two cores would
+/// shift the timings they measure.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -113,28 +114,49 @@ fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The first time each message appears in `events` (acknowledgements or arrivals).
+fn first_times(events: &[(String, u64)]) -> std::collections::HashMap<&str, u64> {
+    let mut first = std::collections::HashMap::new();
+    for (m, t) in events {
+        let e = first.entry(m.as_str()).or_insert(*t);
+        *e = (*e).min(*t);
+    }
+    first
+}
+
 /// For every quiet line written while the noisy backlog was still being shipped (before its last
-/// document was acknowledged, less a second): its write→acknowledgement latency (ms) and how
-/// many noisy documents were acknowledged in between (those are what it waited behind; unlike
-/// the latency this does not depend on how fast this machine is). Both sorted.
-fn quiet_waits(acks: &[(String, u64)]) -> (Vec<u64>, Vec<usize>) {
-    let mut noisy: Vec<u64> = acks
+/// document was acknowledged, less a second): its write→acknowledgement latency (ms), and how
+/// many noisy documents the agent sent between the line's write and its first sending (those are
+/// what it waited behind in the agent's reading order; unlike the latency this depends neither
+/// on how fast this machine is nor on Elasticsearch retrying or answering late). Both sorted.
+fn quiet_waits(acks: &[(String, u64)], arrivals: &[(String, u64)]) -> (Vec<u64>, Vec<usize>) {
+    let acked = first_times(acks);
+    let sent = first_times(arrivals);
+    let noisy_last = *acked
+        .iter()
+        .filter(|(m, _)| m.starts_with("noisy"))
+        .map(|(_, t)| t)
+        .max()
+        .expect("noisy documents acknowledged");
+    let mut noisy_sent: Vec<u64> = sent
         .iter()
         .filter(|(m, _)| m.starts_with("noisy"))
         .map(|(_, t)| *t)
         .collect();
-    noisy.sort_unstable();
-    let noisy_last = *noisy.last().expect("noisy documents acknowledged");
+    noisy_sent.sort_unstable();
     let mut lat = Vec::new();
     let mut ahead = Vec::new();
-    for (m, t) in acks.iter().filter(|(m, _)| m.starts_with("quiet")) {
+    for (m, t) in acked.iter().filter(|(m, _)| m.starts_with("quiet")) {
         let w = written_ms(m);
         if w + 1000 >= noisy_last {
             continue;
         }
         lat.push(t.saturating_sub(w));
-        // Noisy acknowledgements after the write, up to and with this line's.
-        ahead.push(noisy.partition_point(|&n| n <= *t) - noisy.partition_point(|&n| n <= w));
+        let s = sent[m];
+        // Noisy documents first sent after the write, up to and with this line's request.
+        ahead.push(
+            noisy_sent.partition_point(|&n| n <= s) - noisy_sent.partition_point(|&n| n <= w),
+        );
     }
     lat.sort_unstable();
     ahead.sort_unstable();
@@ -143,11 +165,14 @@ fn quiet_waits(acks: &[(String, u64)]) -> (Vec<u64>, Vec<usize>) {
 
 /// 24 pods of one namespace with 350 KiB of backlog each, three quiet namespaces writing 10
 /// lines a second each, Elasticsearch limited to 2 MiB/s: with `input.fairness: namespace`
-/// (the default) quiet lines wait behind at most 10 batches (100 events each) of the backlog
-/// at the median, 20 at the 99th percentile: the batch being filled, the one queued, the two
-/// in flight, a round's quantum (256 KiB) or two. (Measured: p50 ~580, p99 ~1250.) With `FAIRNESS_UNDER_TEST=off` (the scheduler before fairness: every file with
+/// (the default) a quiet line is sent after at most 7 batches (100 events each) of the backlog
+/// at the median, 12 at the 99th percentile: the batch queued, the one being filled, a round's
+/// quantum (256 KiB) or two. Measured: p50 388, p99 582 (write→ack latency p50 ~410 ms, p99
+/// ~550 ms). With `FAIRNESS_UNDER_TEST=off` (the scheduler before fairness: every file with
 /// data reads until the batch is full, each round) a quiet line waits behind a batch of every
-/// noisy pod (measured: p50 ~1450, p99 ~3400), and this test fails.
+/// noisy pod (measured: p50 1249, p99 2817), and this test fails. So did it with fairness on
+/// while a file's group was settled only when its first line was rendered (p99 ~2840: at the
+/// start the quiet pods' new files shared one turn with every noisy file not read yet).
 #[test]
 fn quiet_namespaces_are_not_held_behind_a_noisy_backlog() {
     let _serial = serial();
@@ -193,14 +218,16 @@ fn quiet_namespaces_are_not_held_behind_a_noisy_backlog() {
     agent.stop();
     assert_eq!(got, expected.len() as u64, "documents; log:\n{log}");
     exactly_once(&es, &index, &expected, &log);
-    let (lat, ahead) = quiet_waits(&proxy.acks());
+    let arrivals = proxy.arrivals();
+    let (lat, ahead) = quiet_waits(&proxy.acks(), &arrivals);
+    let resent = arrivals.len() - first_times(&arrivals).len();
     assert!(
         drained > Duration::from_secs(4) && lat.len() >= 60,
         "the backlog drained too fast ({drained:?}, {} quiet lines during it) to test anything",
         lat.len()
     );
     let summary = format!(
-        "backlog drained in {drained:?}; {} quiet lines during it: latency p50 {} ms, p99 {} ms, max {} ms; noisy documents acknowledged ahead of them p50 {}, p99 {}, max {}; proxy {:?}",
+        "backlog drained in {drained:?}; {} quiet lines during it: latency p50 {} ms, p99 {} ms, max {} ms; noisy documents sent ahead of them p50 {}, p99 {}, max {}; {resent} documents sent again; proxy {:?}",
         lat.len(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
@@ -212,7 +239,7 @@ fn quiet_namespaces_are_not_held_behind_a_noisy_backlog() {
     );
     eprintln!("fairness: {summary}");
     assert!(
-        percentile(&ahead, 0.5) <= 1000 && percentile(&ahead, 0.99) <= 2000,
+        percentile(&ahead, 0.5) <= 700 && percentile(&ahead, 0.99) <= 1200,
         "quiet lines waited behind the noisy backlog: {summary}"
     );
 }
@@ -274,12 +301,14 @@ fn a_namespace_over_its_budget_is_read_later_and_completely() {
         "budget: noisy backlog acknowledged by {span} ms after the start; {early} of {} quiet lines acknowledged before its end; throttled {throttled:.1} s",
         quiet_acks.len()
     );
-    // 410 KiB at 32 KiB/s after a 32 KiB burst: about 12 s (unthrottled: a few seconds).
+    // 410 KiB at 32 KiB/s after a 32 KiB burst: about 12 s (measured 12.3 s; unthrottled: a
+    // few seconds; 9.2 s while a new file's first turn was measured out before its budget was
+    // known, and read 256 KiB at once).
     assert!(
-        span >= 9000,
+        span >= 11000,
         "the backlog was not throttled: acknowledged {span} ms after the start"
     );
-    assert!(throttled >= 3.0, "throttled time not counted: {throttled}");
+    assert!(throttled >= 8.0, "throttled time not counted: {throttled}");
     assert!(
         early * 10 >= quiet_acks.len() * 8,
         "the quiet namespace waited for the throttled one: {early} of {} early",

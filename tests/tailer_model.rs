@@ -441,7 +441,10 @@ fn run_model(ops: Vec<Op>) {
         .values()
         .filter(|m| !world.written.contains(m))
         .collect();
-    assert!(extra.is_empty(), "documents that were never written: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "documents that were never written: {extra:?}"
+    );
     // Every live file is committed up to its end (done entries are rotated files kept in mind).
     if let Some(e) = world.not_committed(&cp) {
         panic!("{e}; the checkpoint: {cp:#?}");

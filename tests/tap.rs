@@ -37,7 +37,11 @@ fn listen(config: &std::path::Path) -> String {
 fn ready(agent: &Agent) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while agent.telemetry_get("/readyz").0 != 200 {
-        assert!(Instant::now() < deadline, "not ready\nlog:\n{}", agent.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "not ready\nlog:\n{}",
+            agent.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -92,10 +96,7 @@ fn tap_streams_the_filtered_documents_and_ends_at_its_limit() {
         .collect();
     assert_eq!(docs.len(), 5, "{out}");
     for d in &docs {
-        assert!(
-            d["_index"].as_str().unwrap().starts_with(&index),
-            "{d}"
-        );
+        assert!(d["_index"].as_str().unwrap().starts_with(&index), "{d}");
         assert_eq!(d["_id"].as_str().unwrap().len(), 22, "{d}");
         assert_eq!(d["_source"]["kubernetes"]["namespace"], "tap-a", "{d}");
         let msg = d["_source"]["message"].as_str().unwrap();
@@ -181,6 +182,9 @@ fn the_tap_is_off_unless_configured() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("404") && err.contains("telemetry.tap"), "{err}");
+    assert!(
+        err.contains("404") && err.contains("telemetry.tap"),
+        "{err}"
+    );
     agent.stop();
 }

@@ -86,7 +86,11 @@ mod tests {
     #[test]
     fn validate_rejects_tap_without_listen() {
         crate::settings::expect_refused(
-            crate::settings::section("telemetry", "telemetry:\n  listen: off\n  tap: true\n", validate),
+            crate::settings::section(
+                "telemetry",
+                "telemetry:\n  listen: off\n  tap: true\n",
+                validate,
+            ),
             "telemetry.tap",
         );
     }

@@ -172,14 +172,19 @@ fn parse_query(query: &str) -> Result<(Filter, Option<u64>), String> {
             "grep" if !v.is_empty() => f.grep = Some(v.into_bytes()),
             "grep" => {}
             "sample" => {
-                let r: f64 = v.parse().map_err(|_| format!("sample: `{v}` is not a number"))?;
+                let r: f64 = v
+                    .parse()
+                    .map_err(|_| format!("sample: `{v}` is not a number"))?;
                 if !(r > 0.0 && r <= 1.0) {
                     return Err(format!("sample: `{v}` must be in (0, 1]"));
                 }
                 f.every = (1.0 / r).round().max(1.0) as u64;
             }
             "limit" => {
-                limit = Some(v.parse().map_err(|_| format!("limit: `{v}` is not a count"))?);
+                limit = Some(
+                    v.parse()
+                        .map_err(|_| format!("limit: `{v}` is not a count"))?,
+                );
             }
             other => return Err(format!("unknown parameter `{other}`")),
         }
@@ -193,7 +198,8 @@ mod tests {
 
     #[test]
     fn query_filters_sample_and_limit() {
-        let (f, limit) = parse_query("namespace=a&pod=p%2D1&grep=needle+x&sample=0.25&limit=7").unwrap();
+        let (f, limit) =
+            parse_query("namespace=a&pod=p%2D1&grep=needle+x&sample=0.25&limit=7").unwrap();
         assert_eq!(f.namespace.as_deref(), Some("a"));
         assert_eq!(f.pod.as_deref(), Some("p-1"));
         assert_eq!(f.grep.as_deref(), Some(&b"needle x"[..]));

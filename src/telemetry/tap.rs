@@ -170,7 +170,9 @@ pub fn render(bulk_lines: &[u8]) -> Option<Vec<u8>> {
     let nl = memchr::memchr(b'\n', bulk_lines)?;
     let action: serde_json::Value = serde_json::from_slice(&bulk_lines[..nl]).ok()?;
     let meta = action.get("create")?;
-    let doc = bulk_lines[nl + 1..].strip_suffix(b"\n").unwrap_or(&bulk_lines[nl + 1..]);
+    let doc = bulk_lines[nl + 1..]
+        .strip_suffix(b"\n")
+        .unwrap_or(&bulk_lines[nl + 1..]);
     let mut out = Vec::with_capacity(doc.len() + 96);
     out.extend_from_slice(b"{\"_index\":");
     serde_json::to_writer(&mut out, meta.get("_index")?).ok()?;
@@ -198,7 +200,8 @@ mod tests {
         }
     }
 
-    const LINES: &[u8] = b"{\"create\":{\"_index\":\"logs\",\"_id\":\"abc\"}}\n{\"message\":\"hello\"}\n";
+    const LINES: &[u8] =
+        b"{\"create\":{\"_index\":\"logs\",\"_id\":\"abc\"}}\n{\"message\":\"hello\"}\n";
 
     #[test]
     fn inactive_until_subscribed_and_again_after_the_drop() {

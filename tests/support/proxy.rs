@@ -73,6 +73,10 @@ pub struct Stats {
     pub bulk_requests: usize,
     pub faulted_requests: usize,
     pub rejected_items: usize,
+    /// With [`Proxy::record_acks`]: forwarded `_bulk` requests Elasticsearch answered with
+    /// another status than 200, and items of 200 answers it refused.
+    pub bulk_not_ok: usize,
+    pub items_refused: usize,
 }
 
 struct State {
@@ -83,8 +87,12 @@ struct State {
     /// `Throttle`: when the capacity is free again.
     free_at: Option<std::time::Instant>,
     /// With [`Proxy::record_acks`]: each bulk item's message (its first 64 bytes) and when
-    /// Elasticsearch answered its request with 200 (ms since the epoch).
+    /// Elasticsearch acknowledged it (its request answered 200, the item 2xx; ms since the
+    /// epoch).
     acks: Option<Vec<(String, u64)>>,
+    /// With [`Proxy::record_acks`]: each bulk item's message and when its request reached the
+    /// proxy (every attempt).
+    arrivals: Vec<(String, u64)>,
 }
 
 pub struct Proxy {
@@ -102,6 +110,7 @@ impl Proxy {
             index_items_seen: 0,
             free_at: None,
             acks: None,
+            arrivals: Vec::new(),
         }));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
@@ -139,9 +148,15 @@ impl Proxy {
     }
 
     /// The items acknowledged so far: the first 64 bytes of their message, and when
-    /// Elasticsearch answered their request with 200 (ms since the epoch).
+    /// Elasticsearch acknowledged them (ms since the epoch).
     pub fn acks(&self) -> Vec<(String, u64)> {
         self.state.lock().unwrap().acks.clone().unwrap_or_default()
+    }
+
+    /// The items sent so far, each attempt: the first 64 bytes of their message, and when
+    /// their request reached the proxy (ms since the epoch): the order the agent sent them in.
+    pub fn arrivals(&self) -> Vec<(String, u64)> {
+        self.state.lock().unwrap().arrivals.clone()
     }
 
     pub fn stats(&self) -> Stats {
@@ -390,23 +405,47 @@ async fn handle(
     };
 
     let recording = is_bulk && state.lock().unwrap().acks.is_some();
+    let msgs = if recording {
+        let msgs = item_messages(&raw);
+        let at = epoch_ms();
+        let mut s = state.lock().unwrap();
+        s.arrivals.extend(msgs.iter().map(|m| (m.clone(), at)));
+        msgs
+    } else {
+        Vec::new()
+    };
     let resp = match fault {
         Fault::Pass | Fault::Throttle(_) => {
             if let Some(at) = forward_at {
                 tokio::time::sleep_until(at.into()).await;
             }
             let resp = forward(body, gzipped).await;
-            if recording && resp.status() == 200 {
-                let at = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis() as u64;
-                let msgs = item_messages(&raw);
-                if let Some(acks) = &mut state.lock().unwrap().acks {
-                    acks.extend(msgs.into_iter().map(|m| (m, at)));
-                }
+            if !recording {
+                return Ok(resp);
             }
-            resp
+            let status = resp.status().as_u16();
+            let answer = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let at = epoch_ms();
+            let mut s = state.lock().unwrap();
+            if status == 200 {
+                let ok = items_ok(&answer, msgs.len());
+                s.stats.items_refused += ok.iter().filter(|o| !**o).count();
+                let acked: Vec<_> = msgs
+                    .into_iter()
+                    .zip(ok)
+                    .filter(|(_, ok)| *ok)
+                    .map(|(m, _)| (m, at))
+                    .collect();
+                s.acks.get_or_insert_with(Vec::new).extend(acked);
+            } else {
+                s.stats.bulk_not_ok += 1;
+            }
+            respond(status, answer)
         }
         Fault::TooLarge(_) | Fault::TooLargeIndex { .. } => respond(413, ""),
         Fault::Unavailable(_) | Fault::UnavailableIndex { .. } => respond(
@@ -451,6 +490,31 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .expect("a gzip body");
     out
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Whether each of a 200 bulk answer's `n` items was stored (2xx); all of them when the answer
+/// says no errors.
+fn items_ok(answer: &[u8], n: usize) -> Vec<bool> {
+    let v: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+    if v["errors"] != Value::Bool(true) {
+        return vec![true; n];
+    }
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            items
+                .get(i)
+                .and_then(|it| it.as_object()?.values().next()?["status"].as_u64())
+                .is_some_and(|s| (200..300).contains(&s))
+        })
+        .collect()
 }
 
 /// The first 64 bytes of every document's `message` in a bulk body, in order.

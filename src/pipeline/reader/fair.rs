@@ -185,14 +185,10 @@ impl Fair {
         pod: Option<&PodRef>,
         found: Option<&kubernetes::store::Found>,
     ) {
+        self.place(share, pod);
         let Some(p) = pod else {
             share.budgets.clear();
             return;
-        };
-        let group: Arc<str> = match self.fairness {
-            Fairness::Namespace | Fairness::Off => key_of(BudgetKey::Namespace, p),
-            Fairness::Pod => key_of(BudgetKey::Pod, p),
-            Fairness::Container => key_of(BudgetKey::Container, p),
         };
         let key = key_of(self.key, p);
         let ns_rate = found
@@ -226,13 +222,29 @@ impl Fair {
                 }
             }
         }
-        share.label = if self.limit.is_some() {
-            key
-        } else {
-            group.clone()
-        };
-        share.group = group;
         share.budgets = budgets;
+    }
+
+    /// Puts a file in its fairness group and metrics key, from its path alone: done when it
+    /// is opened, so that a file not yet rendered (its first line incomplete, its pod's
+    /// metadata awaited) already takes its tenant's turn, not a turn shared by every new file.
+    /// A file of no pod is in the group "".
+    pub(super) fn place(&self, share: &mut Share, pod: Option<&PodRef>) {
+        let Some(p) = pod else {
+            share.group = Arc::from("");
+            share.label = share.group.clone();
+            return;
+        };
+        share.group = match self.fairness {
+            Fairness::Namespace | Fairness::Off => key_of(BudgetKey::Namespace, p),
+            Fairness::Pod => key_of(BudgetKey::Pod, p),
+            Fairness::Container => key_of(BudgetKey::Container, p),
+        };
+        share.label = if self.limit.is_some() {
+            key_of(self.key, p)
+        } else {
+            share.group.clone()
+        };
     }
 
     /// A `sluice.io/rate-limit` value in bytes per second (`1MiB`, `512KiB/s`, `1048576`).
@@ -499,6 +511,15 @@ impl Reader {
         dirty: &mut HashSet<FileKey>,
     ) -> (bool, usize) {
         let now = Instant::now();
+        // A new file's budgets are known once it is rendered: before its first turn is measured.
+        if self
+            .files
+            .get(&key)
+            .is_some_and(|of| of.held_by == 0 && of.ctx.is_none())
+            && !self.ensure_rendered(key, now)
+        {
+            return (false, 0);
+        }
         let Some(of) = self.files.get_mut(&key) else {
             return (false, 0);
         };
@@ -680,6 +701,37 @@ mod tests {
         // Within a group, the file read least recently goes first.
         let third = fair.plan(vec![("a".into(), 9, 4), ("a".into(), 5, 1)]);
         assert_eq!(third, vec![vec![1, 4]]);
+    }
+
+    /// A file just opened (its first line incomplete, or its pod's metadata awaited) is in
+    /// its tenant's group already: new files of a noisy namespace and of a quiet one do not
+    /// share one turn (they did, as the group "", and a quiet pod's first lines waited behind
+    /// every new noisy file's first quantum).
+    #[test]
+    fn a_file_is_in_its_tenants_group_before_it_is_rendered() {
+        let pod = |ns: &str, name: &str| PodRef {
+            namespace: ns.into(),
+            pod_name: name.into(),
+            pod_uid: None,
+            container_name: "app".into(),
+            container_id: None,
+        };
+        let fair = Fair::new(&cfg(), Arc::new(Metrics::new()));
+        let (mut noisy, mut calm, mut none) =
+            (Share::default(), Share::default(), Share::default());
+        fair.place(&mut noisy, Some(&pod("noisy", "storm-1")));
+        fair.place(&mut calm, Some(&pod("calm", "web")));
+        fair.place(&mut none, None);
+        assert_eq!(
+            (&*noisy.group, &*calm.group, &*none.group),
+            ("noisy", "calm", "")
+        );
+        assert!(noisy.budgets.is_empty());
+        let mut by_pod = cfg();
+        by_pod.input.fairness = Fairness::Pod;
+        let fair = Fair::new(&by_pod, Arc::new(Metrics::new()));
+        fair.place(&mut noisy, Some(&pod("noisy", "storm-1")));
+        assert_eq!(&*noisy.group, "noisy/storm-1");
     }
 
     #[test]

@@ -170,6 +170,7 @@ impl Reader {
             )),
         );
         if let Some(of) = self.files.get_mut(&key) {
+            self.fair.place(&mut of.share, of.pod.as_ref());
             track(of, &self.delivery);
         }
         self.metrics.files_open.set(self.files.len() as i64);

@@ -125,6 +125,9 @@ impl Reader {
         for of in self.files.values_mut() {
             let of = &mut **of;
             of.assembler.set_limits(max, timeout);
+            // Its group under the new `input.fairness` (its budgets are settled below, or when
+            // it is rendered).
+            self.fair.place(&mut of.share, of.pod.as_ref());
             if format_changed {
                 if of.assembler.in_progress() {
                     self.reformat.insert(of.key);

@@ -104,7 +104,8 @@ struct OpenFile {
     handed_over: Option<u64>,
     /// The rotated file whose events in progress this file adopted, until it emitted them.
     predecessor: Option<succession::Predecessor>,
-    /// Its tenant and read budgets (`fair`), settled when its context is rendered.
+    /// Its tenant (`fair`), placed when the file is opened, and its read budgets, settled when
+    /// its context is rendered.
     share: fair::Share,
 }
 

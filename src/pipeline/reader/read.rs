@@ -30,14 +30,13 @@ impl Reader {
         turn
     }
 
-    fn read_turn(&mut self, key: FileKey, limit: usize) -> Turn {
+    /// Renders a file's context once its first line is complete (its fingerprint) and its
+    /// pod's metadata is there or waited for long enough; says whether it is rendered. Done
+    /// before a file's first turn is measured out, so that its budgets (which come with its
+    /// pod's metadata) bound that turn too.
+    pub(super) fn ensure_rendered(&mut self, key: FileKey, now: Instant) -> bool {
         let Reader {
             files,
-            encoder,
-            batch,
-            buf,
-            metrics,
-            cfg,
             node,
             delivery,
             kube,
@@ -46,41 +45,58 @@ impl Reader {
             routing,
             ..
         } = self;
+        let Some(of) = files.get_mut(&key) else {
+            return false;
+        };
+        if of.ctx.is_some() {
+            return true;
+        }
+        match of.tailed.refresh_fingerprint() {
+            Ok(true) => {
+                track(of, delivery);
+                // `false`: waiting for the pod's metadata; `refresh_metadata` brings it back.
+                prepare_context(
+                    of,
+                    node,
+                    (choices, routing.as_ref()),
+                    delivery,
+                    kube.as_mut(),
+                    fair,
+                    now,
+                )
+            }
+            // No complete first line yet: nothing to read.
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(path = %of.tailed.path.display(), error = %e, "cannot read file head");
+                false
+            }
+        }
+    }
+
+    fn read_turn(&mut self, key: FileKey, limit: usize) -> Turn {
+        if self.files.get(&key).is_none_or(|of| of.held_by > 0) {
+            // A rotated predecessor is not drained yet: its lines are older, and what it ends
+            // with may continue here (`succession`).
+            return Turn::default();
+        }
+        let now = Instant::now();
+        if !self.ensure_rendered(key, now) {
+            return Turn::default();
+        }
+        let Reader {
+            files,
+            encoder,
+            batch,
+            buf,
+            metrics,
+            cfg,
+            ..
+        } = self;
         let mut turn = Turn::default();
         let Some(of) = files.get_mut(&key) else {
             return turn;
         };
-        if of.held_by > 0 {
-            // A rotated predecessor is not drained yet: its lines are older, and what it ends
-            // with may continue here (`succession`).
-            return turn;
-        }
-        let now = Instant::now();
-        if of.ctx.is_none() {
-            match of.tailed.refresh_fingerprint() {
-                Ok(true) => {
-                    track(of, delivery);
-                    if !prepare_context(
-                        of,
-                        node,
-                        (choices, routing.as_ref()),
-                        delivery,
-                        kube.as_mut(),
-                        fair,
-                        now,
-                    ) {
-                        // Waiting for the pod's metadata; `refresh_metadata` brings it back.
-                        return turn;
-                    }
-                }
-                // No complete first line yet: nothing to read.
-                Ok(false) => return turn,
-                Err(e) => {
-                    tracing::warn!(path = %of.tailed.path.display(), error = %e, "cannot read file head");
-                    return turn;
-                }
-            }
-        }
         turn.more = true;
         while turn.bytes < limit {
             if full(batch, cfg) {
