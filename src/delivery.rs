@@ -35,6 +35,8 @@ struct Progress {
     /// The configuration no longer includes the file (a reload): not read, but its offset stays
     /// in the checkpoint as an open file's would, for the day it is included again.
     parked: bool,
+    /// The file's resolved index pattern, with routing (see [`CheckpointEntry::route`]).
+    route: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -81,9 +83,25 @@ impl Delivery {
                 queue: VecDeque::new(),
                 retired: false,
                 parked: false,
+                route: None,
             },
         );
         self.changed = true;
+    }
+
+    /// The file's route (its resolved index pattern), kept in the checkpoint from now on.
+    pub fn set_route(&mut self, key: FileKey, route: &str) {
+        if let Some(p) = self.files.get_mut(&key)
+            && p.route.as_deref() != Some(route)
+        {
+            p.route = Some(route.to_string());
+            self.changed = true;
+        }
+    }
+
+    /// The route recorded for the file, if any.
+    pub fn route(&self, key: FileKey) -> Option<&str> {
+        self.files.get(&key)?.route.as_deref()
     }
 
     /// A batch was sealed; `ranges` holds each touched file's boundary.
@@ -208,6 +226,7 @@ impl Delivery {
                 real_path: p.real_path.clone(),
                 offset: p.committed,
                 done: p.retired,
+                route: p.route.clone(),
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));
@@ -262,6 +281,24 @@ mod tests {
         assert_eq!((d.committed(1), d.committed(2)), (Some(0), Some(0)));
         d.acked(1, &[(1, 10), (2, 50)]);
         assert_eq!((d.committed(1), d.committed(2)), (Some(10), Some(80)));
+    }
+
+    #[test]
+    fn a_files_route_is_kept_in_the_checkpoint_until_it_is_forgotten() {
+        let mut d = delivery_with(&[1, 2]);
+        d.set_route(1, "logs-shop-%Y.%m.%d");
+        let cp = d.checkpoint();
+        let routes: Vec<_> = cp.files.iter().map(|e| e.route.as_deref()).collect();
+        assert_eq!(routes, [Some("logs-shop-%Y.%m.%d"), None]);
+        assert_eq!(d.route(1), Some("logs-shop-%Y.%m.%d"));
+        // Retired and done, it stays with its route while it is remembered.
+        d.retire(1);
+        assert_eq!(
+            d.checkpoint().files[0].route.as_deref(),
+            Some("logs-shop-%Y.%m.%d")
+        );
+        d.forget(1);
+        assert_eq!(d.route(1), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! real kube-apiserver (namespace, namespace labels, pod labels, the `sluice.io/dataset`
 //! annotation), shipped to the real Elasticsearch. Lines of two namespaces land in two sets of
 //! indices, every routed index gets sluice's template, a hostile dataset annotation stays
-//! inside its own namespace's prefix, and a label change does not move a file's lines.
+//! inside its own namespace's prefix, and a label change does not move a file's lines, not even
+//! across a crash.
 
 #[path = "support/kube.rs"]
 mod kube;
@@ -185,9 +186,34 @@ fn lines_are_routed_by_namespace_labels_and_dataset_and_contained() {
     );
 
     let metrics = agent.metrics();
+    assert_eq!(metrics.get("sluice_indices_written"), 4.0);
+
+    // Nor does a crash: killed, lines written while it is down, started again with the label
+    // still changed, the file's index comes from the checkpoint (not from today's labels), so
+    // the rest of the file and any replay of what was not acknowledged go where the file's
+    // lines are, each once.
+    agent.kill();
+    for i in 0..5 {
+        logs[0].line(&ts(n + i), "stdout", &format!("while down {i}"));
+    }
+    let agent = Agent::start(&config);
+    wait_docs(&es, &format!("{prefix}-*"), total + 5);
+    let log = agent.log_text();
+    assert_eq!(es.count(&first), 1 + (n - 2) + 5, "log:\n{log}");
+    assert!(
+        indices(&es, &format!("{prefix}-*-api-*")).is_empty(),
+        "a restart moved a relabelled pod's file to another index: {:?}",
+        indices(&es, &format!("{prefix}-*"))
+    );
+    let down: Vec<String> = es
+        .all_docs(&first)
+        .iter()
+        .filter_map(|d| d["message"].as_str().map(str::to_string))
+        .filter(|m| m.starts_with("while down"))
+        .collect();
+    assert_eq!(down.len(), 5, "{down:?}");
     agent.stop();
     for ns in [&ns_a, &ns_b] {
         k.delete_pods(ns);
     }
-    assert_eq!(metrics.get("sluice_indices_written"), 4.0);
 }

@@ -53,6 +53,12 @@ pub struct CheckpointEntry {
     /// Read to its end and closed (a rotated file kept in mind while it is still on disk).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
+    /// With routing: the file's index pattern, resolved at its first rendering (its field
+    /// references filled; `IndexPattern::resolved_text`). Kept so that after a restart the
+    /// rest of the file, and a replay of what was not acknowledged, go to the same index,
+    /// whatever the pod's labels say by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 impl CheckpointEntry {
@@ -155,6 +161,7 @@ mod tests {
             real_path: "/var/log/pods/ns_a_uid/c/0.log".into(),
             offset,
             done: false,
+            route: None,
         }
     }
 
@@ -162,13 +169,22 @@ mod tests {
     fn written_as_one_entry_per_line_and_read_back() {
         let cp = Checkpoint {
             version: VERSION,
-            files: vec![entry(1), entry(2), entry(3)],
+            files: vec![
+                entry(1),
+                CheckpointEntry {
+                    route: Some("logs-shop-100%%-%Y.%m.%d".into()),
+                    ..entry(2)
+                },
+                entry(3),
+            ],
         };
         let mut out = Vec::new();
         cp.write_to(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 5, "{text}");
         assert!(text.lines().nth(2).unwrap().contains("\"offset\":2"));
+        // A route only where there is one; an entry without one reads back as `None`.
+        assert_eq!(text.matches("\"route\"").count(), 1, "{text}");
         let back: Checkpoint = serde_json::from_str(&text).unwrap();
         assert_eq!(back, cp);
         let empty = Checkpoint {

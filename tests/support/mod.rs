@@ -401,6 +401,11 @@ impl Metrics {
         }
     }
 
+    /// A sample's value, `None` when the agent does not export it (yet).
+    pub fn find(&self, sample: &str) -> Option<f64> {
+        self.samples.get(sample).copied()
+    }
+
     /// The samples whose name starts with `prefix`, one a line (for failure messages).
     pub fn show(&self, prefix: &str) -> String {
         self.samples

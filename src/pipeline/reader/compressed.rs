@@ -93,6 +93,8 @@ impl Reader {
                     real_path: s.path.clone(),
                     offset: if owes { e.offset } else { 0 },
                     done: false,
+                    // The owed file's index; a sibling never read is routed afresh.
+                    route: if owes { e.route.clone() } else { None },
                 };
                 let key = self.next_key;
                 self.next_key += 1;
@@ -158,6 +160,7 @@ impl Reader {
                     }
                     self.metrics.compressed_files_read.inc();
                     let key = self.insert_open(p.key, tailed, p.entry.offset, size);
+                    self.keep_route(key, p.entry.route.as_deref());
                     if let Some(of) = self.files.get_mut(&key) {
                         of.rotated_at = Some(Instant::now());
                         self.attention.insert(key);

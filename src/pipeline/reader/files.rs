@@ -116,15 +116,25 @@ impl Reader {
                 // Excluded by a reload and included again: on from where it stopped, under its
                 // key (its batches may still be in flight).
                 tracing::info!(path = %f.path.display(), offset = p.offset, "file included again by the configuration; reading on");
-                return Some(self.insert_open(p.key, tailed, p.offset, f.size));
+                let key = self.insert_open(p.key, tailed, p.offset, f.size);
+                let kept = self
+                    .delivery
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .route(key)
+                    .map(str::to_string);
+                self.keep_route(key, kept.as_deref());
+                return Some(key);
             }
             // Its inode holds another file now: the parked one is gone.
             let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
             d.retire(p.key);
             d.forget(p.key);
         }
+        let mut kept_route = None;
         let resume = match self.resume.remove(&f.id) {
             Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {
+                kept_route = e.route;
                 e.offset.min(f.size)
             }
             Some(e) => {
@@ -138,7 +148,21 @@ impl Reader {
         };
         let key = self.next_key;
         self.next_key += 1;
-        Some(self.insert_open(key, tailed, resume, f.size))
+        let key = self.insert_open(key, tailed, resume, f.size);
+        self.keep_route(key, kept_route.as_deref());
+        Some(key)
+    }
+
+    /// A file reopened with the route it had (its checkpoint entry's): it keeps that index. A
+    /// route that does not read back is warned about; the file is then routed afresh.
+    pub(super) fn keep_route(&mut self, key: FileKey, route: Option<&str>) {
+        let (Some(text), Some(of)) = (route, self.files.get_mut(&key)) else {
+            return;
+        };
+        of.kept_route = IndexPattern::from_resolved(text);
+        if of.kept_route.is_none() {
+            tracing::warn!(path = %of.tailed.path.display(), route = text, "the checkpoint's index for this file does not read back; routing it from its metadata");
+        }
     }
 
     /// Makes `tailed`, positioned at `resume` (at most `size`), an open file under `key`.

@@ -56,6 +56,13 @@ pub(super) fn prepare_context(
     ));
     fair.settle(&mut of.share, of.pod.as_ref(), found.as_ref());
     track(of, delivery);
+    // Its index goes into the checkpoint before any of its lines is sealed: a restart keeps it.
+    if let Some(route) = of.ctx.as_ref().and_then(|c| c.route.as_ref()) {
+        delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_route(of.key, route.resolved_text());
+    }
     true
 }
 
@@ -103,7 +110,12 @@ pub(super) fn render(
             .map(|parser| parser == kubernetes::meta::Parser::Json);
     }
     // Once per file: a re-rendering keeps the route the file started with.
-    ctx.route = match of.ctx.as_ref().and_then(|c| c.route.clone()) {
+    ctx.route = match of
+        .ctx
+        .as_ref()
+        .and_then(|c| c.route.clone())
+        .or_else(|| of.kept_route.take())
+    {
         Some(kept) => Some(kept),
         None => routing.map(|r| r.resolve(of.pod.as_ref(), found, node)),
     };

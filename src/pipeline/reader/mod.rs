@@ -32,7 +32,7 @@ use crate::parse::assemble::{Assembler, AssemblerConfig};
 use crate::parse::{self, Format, multiline};
 use crate::sink::elasticsearch::config::Compat;
 use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields, PodFields};
-use crate::sink::elasticsearch::{Batch, BatchPool};
+use crate::sink::elasticsearch::{Batch, BatchPool, IndexPattern};
 use crate::tail::discover::{self, Found};
 use crate::tail::watch::{Changes, Watcher};
 use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
@@ -107,6 +107,9 @@ struct OpenFile {
     /// Its tenant (`fair`), placed when the file is opened, and its read budgets, settled when
     /// its context is rendered.
     share: fair::Share,
+    /// The index the file was routed to before a restart (its checkpoint entry's `route`):
+    /// its first rendering takes it instead of resolving one from today's metadata.
+    kept_route: Option<IndexPattern>,
 }
 
 impl OpenFile {
@@ -142,6 +145,7 @@ impl OpenFile {
             handed_over: None,
             predecessor: None,
             share: fair::Share::default(),
+            kept_route: None,
         }
     }
 

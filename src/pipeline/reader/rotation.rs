@@ -124,6 +124,7 @@ impl Reader {
                     if d.unacknowledged_for(r.0) > 0 {
                         continue;
                     }
+                    let route = d.route(r.0).map(str::to_string);
                     d.forget(r.0);
                     drop(d);
                     self.resume.insert(
@@ -135,6 +136,7 @@ impl Reader {
                             real_path: path.clone(),
                             offset: r.3,
                             done: false,
+                            route,
                         },
                     );
                 }
@@ -201,29 +203,30 @@ impl Reader {
             .ok()
             .and_then(|f| crate::tail::Fingerprint::read(&f).ok().flatten())?;
         let same_dir = |p: &Path| p.parent() == Some(dir);
-        let offset = {
-            let d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
-            self.files
-                .values()
-                .filter(|f| {
-                    f.tailed.id != id
-                        && f.tailed.fingerprint == Some(fp)
-                        && same_dir(&f.tailed.real_path)
-                })
-                .find_map(|f| d.committed(f.key))
-        }
-        .or_else(|| {
-            retired
-                .iter()
-                .find(|r| r.1 != id && r.2 == fp && same_dir(&r.4))
-                .map(|r| r.3)
-        })
-        .or_else(|| {
-            self.resume
-                .values()
-                .find(|e| e.id != id && e.fingerprint() == Some(fp) && same_dir(&e.real_path))
-                .map(|e| e.offset)
-        })?;
+        // The copy goes on where the original is committed, into the original's index.
+        let d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        let route = |key: FileKey| d.route(key).map(str::to_string);
+        let (offset, route) = self
+            .files
+            .values()
+            .filter(|f| {
+                f.tailed.id != id
+                    && f.tailed.fingerprint == Some(fp)
+                    && same_dir(&f.tailed.real_path)
+            })
+            .find_map(|f| Some((d.committed(f.key)?, route(f.key))))
+            .or_else(|| {
+                retired
+                    .iter()
+                    .find(|r| r.1 != id && r.2 == fp && same_dir(&r.4))
+                    .map(|r| (r.3, route(r.0)))
+            })
+            .or_else(|| {
+                self.resume
+                    .values()
+                    .find(|e| e.id != id && e.fingerprint() == Some(fp) && same_dir(&e.real_path))
+                    .map(|e| (e.offset, e.route.clone()))
+            })?;
         Some(CheckpointEntry {
             id,
             fingerprint: fp.to_hex(),
@@ -231,6 +234,7 @@ impl Reader {
             real_path: path.to_path_buf(),
             offset,
             done: false,
+            route,
         })
     }
 }

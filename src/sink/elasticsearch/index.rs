@@ -164,6 +164,43 @@ impl IndexPattern {
         IndexPattern { pattern, parts }
     }
 
+    /// A resolved pattern as text: its literal parts with `%` doubled, and its date parts
+    /// (the checkpoint keeps each file's route in this form; [`IndexPattern::from_resolved`]).
+    pub fn resolved_text(&self) -> &str {
+        &self.pattern
+    }
+
+    /// A resolved pattern read back from [`IndexPattern::resolved_text`]: literal text (a `{`
+    /// in it is a literal too) and `%Y`, `%m`, `%d`, `%%`. `None` when the text is not one.
+    pub fn from_resolved(text: &str) -> Option<IndexPattern> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                lit.push(c);
+                continue;
+            }
+            let part = match chars.next()? {
+                'Y' => Part::Year,
+                'm' => Part::Month,
+                'd' => Part::Day,
+                '%' => {
+                    lit.push('%');
+                    continue;
+                }
+                _ => return None,
+            };
+            flush(&mut parts, &mut lit);
+            parts.push(part);
+        }
+        flush(&mut parts, &mut lit);
+        (!parts.is_empty()).then(|| IndexPattern {
+            pattern: text.to_string(),
+            parts,
+        })
+    }
+
     /// Renders the index name for a UTC date, made legal as a whole ([`route::legalise`]). A
     /// reference not resolved renders as its fallback, else [`route::MISSING`].
     pub fn render(&self, (year, month, day): (i32, u32, u32)) -> String {

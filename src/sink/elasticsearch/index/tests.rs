@@ -193,3 +193,22 @@ fn validate_rejects_bad_fallback() {
     assert!(refused("logs-{kubernetes.namespace|a%Y}").contains("may not hold"));
     assert!(refused("logs-{kubernetes.namespace|a|b}").contains("not allowed"));
 }
+
+/// A file's route survives a restart as text: read back, it renders the same names, whatever
+/// its values held (`%`, braces).
+#[test]
+fn a_resolved_pattern_reads_back_from_its_text() {
+    let p = pattern("logs-{kubernetes.namespace}-{kubernetes.labels.app|none}-%Y.%m.%d");
+    let v = Values::of(&[
+        (Field::Namespace, "shop"),
+        (Field::Label("app".into()), "we%b{x}"),
+    ]);
+    let r = p.resolve(&v, false);
+    let back = IndexPattern::from_resolved(r.resolved_text()).expect("reads back");
+    assert_eq!(back, r);
+    assert_eq!(back.render(DAY), r.render(DAY));
+    assert!(!back.is_routed());
+    assert_eq!(IndexPattern::from_resolved("logs-%q"), None);
+    assert_eq!(IndexPattern::from_resolved("logs-%"), None);
+    assert_eq!(IndexPattern::from_resolved(""), None);
+}
