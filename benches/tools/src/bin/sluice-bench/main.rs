@@ -60,6 +60,10 @@ struct Args {
     /// agent's default: the tree's traces become one event each).
     #[arg(long, default_value = "none")]
     multiline: String,
+    /// Route each file to an index of its own namespace (`elasticsearch.index` with
+    /// `{kubernetes.namespace}`): the cost of routing, against the same run without.
+    #[arg(long)]
+    route: bool,
     /// The agent's async runtime threads (`--worker-threads`).
     #[arg(long, default_value_t = 2)]
     worker_threads: u16,

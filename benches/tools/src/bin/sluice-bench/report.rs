@@ -94,7 +94,7 @@ pub fn summary(
     if let Some(path) = &args.results {
         let line = serde_json::json!({
             "label": args.label, "files": stats.files, "bytes": stats.bytes,
-            "events": stats.events, "multiline": args.multiline, "line_bytes": args.line_bytes, "format": args.format,
+            "events": stats.events, "multiline": args.multiline, "route": args.route, "line_bytes": args.line_bytes, "format": args.format,
             "gzip": args.gzip, "workers": args.worker_threads, "sink": sink,
             "metadata": metadata, "kube_setup": setup,
             "cpu_per_gib": {"best": cpu_b, "median": cpu_m},

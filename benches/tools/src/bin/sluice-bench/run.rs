@@ -94,13 +94,18 @@ pub fn run_once(args: &Args, t: &Target<'_>, i: usize) -> anyhow::Result<Run> {
         "node_name: {node}\ncluster_name: bench\nstate_dir: {state}\n\
          input:\n  root: {root}\n  include: [\"/var/log/containers/*.log\"]\n  read_from: head\n\
          parse:\n  json:\n    enabled: true\n    target: json\n  multiline:\n    parsers: [{multiline}]\n\
-         elasticsearch:\n  endpoints: [\"{url}\"]\n  index: \"{index}-%Y.%m.%d\"\n  compression: {comp}\n\
+         elasticsearch:\n  endpoints: [\"{url}\"]\n  index: \"{index}-{route}%Y.%m.%d\"\n  compression: {comp}\n\
          telemetry:\n  listen: \"{listen}\"\n",
         node = crate::podspec::NODE,
         state = run_dir.join("state").display(),
         root = t.root.display(),
         comp = if args.gzip { "gzip" } else { "none" },
         multiline = args.multiline,
+        route = if args.route {
+            "{kubernetes.namespace}-"
+        } else {
+            ""
+        },
         listen = telemetry.as_deref().unwrap_or("off"),
     );
     if let Some(k) = t.kube {
