@@ -69,8 +69,11 @@ impl FakeKibana {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         served += 1;
-                        if let Some(seen) = serve(stream, &answer) {
+                        // Recorded before it is answered: the client (and the test after it)
+                        // must never see an answer whose request `requests()` does not hold.
+                        if let Some((mut stream, seen, reply)) = serve(stream, &answer) {
                             let _ = tx.send(seen);
+                            let _ = stream.write_all(&reply);
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -101,7 +104,12 @@ impl Drop for FakeKibana {
     }
 }
 
-fn serve(mut stream: TcpStream, answer: &Answer) -> Option<(Request, Result<Import, String>)> {
+/// Reads and checks one request; returns the connection, what was seen and the reply to write.
+#[allow(clippy::type_complexity)]
+fn serve(
+    mut stream: TcpStream,
+    answer: &Answer,
+) -> Option<(TcpStream, (Request, Result<Import, String>), Vec<u8>)> {
     stream.set_nonblocking(false).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -152,9 +160,9 @@ fn serve(mut stream: TcpStream, answer: &Answer) -> Option<(Request, Result<Impo
          content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
     );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
-    Some((req, checked))
+    let mut reply = head.into_bytes();
+    reply.extend_from_slice(body.as_bytes());
+    Some((stream, (req, checked), reply))
 }
 
 /// Reads one HTTP/1.1 request with a `content-length` body (what reqwest sends for a buffered
