@@ -184,7 +184,7 @@ fn encoding(c: &mut Criterion) {
         let mut off = 0u64;
         b.iter(|| {
             off += 137;
-            black_box(encode::document_id(ctx.id_seed, off))
+            black_box(encode::document_id(ctx.ids, ctx.id_seed, off))
         })
     });
     for (name, msg) in [("document_plain", PLAIN_MSG), ("document_json", JSON_MSG)] {

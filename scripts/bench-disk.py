@@ -20,7 +20,9 @@ Prints a Markdown table; --results appends one JSON line per row.
 """
 
 import argparse
+import base64
 import copy
+import hashlib
 import http.client
 import json
 import os
@@ -220,9 +222,25 @@ def load(index, path, drop_ids=False, chunk=5 << 20):
     return errors
 
 
-def variant(name, what, mutate=None, source=export, drop_ids=False, template=True):
+def rewritten(name, edit):
+    """The agent's documents with `edit(action, doc)` applied to each pair, written once."""
+    path = os.path.join(args.work_dir, f"agent-docs-f{args.files}-b{args.bytes}-{name}.ndjson")
+    if not os.path.exists(path):
+        with open(export, "rb") as src, open(path + ".tmp", "wb") as out:
+            for action in src:
+                a, d = json.loads(action), json.loads(src.readline())
+                edit(a, d)
+                out.write(json.dumps(a, separators=(",", ":")).encode() + b"\n")
+                out.write(json.dumps(d, separators=(",", ":")).encode() + b"\n")
+        os.rename(path + ".tmp", path)
+    return path
+
+
+def variant(name, what, mutate=None, source=export, drop_ids=False, template=True, edit=None):
     if not wanted(name):
         return
+    if edit:
+        source = rewritten(name, edit)
     index = f"bd-{name}"
     req("DELETE", f"/{index}")
     req("DELETE", f"/_index_template/bd-{name}")
@@ -283,6 +301,42 @@ def both(*fs):
     return m
 
 
+
+
+def seq_id(offset_bytes):
+    """Ids of the shape `<file seed, 8 bytes><start offset, big-endian>` in base64url: the ids of
+    one file share a prefix and sort by offset (the agent's are a 128-bit hash of the same two)."""
+    def edit(a, d):
+        seed = hashlib.blake2b(d["log"]["file"]["path"].encode(), digest_size=8).digest()
+        raw = seed + d["log"]["offset"].to_bytes(offset_bytes, "big")
+        a["create"]["_id"] = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return edit
+
+
+
+def drop_lifted(a, d):
+    """Takes out of `json` the keys whose value the agent lifted to `message` and `log.level`."""
+    j = d.get("json")
+    if not isinstance(j, dict):
+        return
+    for k in ("msg", "message"):
+        if k in j and j[k] == d.get("message"):
+            del j[k]
+            break
+    for k in ("level", "severity", "lvl"):
+        if k in j and isinstance(j[k], str) and j[k].lower() == d.get("log", {}).get("level"):
+            del j[k]
+            break
+    if not j:
+        del d["json"]
+
+
+def both_edits(*es):
+    def edit(a, d):
+        for e in es:
+            e(a, d)
+    return edit
+
 variant("ours", "our template, the agent's documents and ids, bulk-loaded")
 fb = os.path.join(args.work_dir, f"fluentbit-docs-f{args.files}-b{args.bytes}.ndjson")
 if wanted("fluentbit"):
@@ -301,6 +355,14 @@ variant("logsdb-auto-id", "+ `index.mode: logsdb`, auto ids", logsdb, drop_ids=T
 variant("logsdb-stored-source", "+ `index.mode: logsdb` with stored `_source` (what a basic "
         "licence gets: synthetic source needs Enterprise)",
         both(logsdb, settings(**{"index.mapping.source.mode": "stored"})))
+variant("logsdb-seq-id", "+ `logsdb`, ids `<file seed><offset>` (8 + 8 bytes) instead of a hash",
+        logsdb, edit=seq_id(8))
+variant("logsdb-seq-id6", "+ `logsdb`, ids `<file seed><offset>` (8 + 6 bytes)",
+        logsdb, edit=seq_id(6))
+variant("logsdb-no-lifted", "+ `logsdb`, `json` without the keys lifted to `message`/`log.level`",
+        logsdb, edit=drop_lifted)
+variant("logsdb-seq-id-no-lifted", "+ `logsdb`, both of the above",
+        logsdb, edit=both_edits(seq_id(8), drop_lifted))
 variant("match-only-text", "`message` as `match_only_text`",
         message({"type": "match_only_text"}))
 variant("message-keyword", "`message` with a `.keyword` copy (as dynamic mapping makes it)",

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
-use crate::tail::{Checkpoint, CheckpointEntry, FileId, Fingerprint, checkpoint};
+use crate::tail::{Checkpoint, CheckpointEntry, FileId, Fingerprint, IdScheme, checkpoint};
 
 /// The reader's handle for one open file; never reused within a run.
 pub type FileKey = u64;
@@ -37,6 +37,8 @@ struct Progress {
     parked: bool,
     /// The file's resolved index pattern, with routing (see [`CheckpointEntry::route`]).
     route: Option<String>,
+    /// How the file's document ids are made (see [`CheckpointEntry::ids`]).
+    ids: IdScheme,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +86,7 @@ impl Delivery {
                 retired: false,
                 parked: false,
                 route: None,
+                ids: IdScheme::CURRENT,
             },
         );
         self.changed = true;
@@ -97,6 +100,21 @@ impl Delivery {
             p.route = Some(route.to_string());
             self.changed = true;
         }
+    }
+
+    /// The file keeps the document ids of the version that first read it.
+    pub fn set_ids(&mut self, key: FileKey, ids: IdScheme) {
+        if let Some(p) = self.files.get_mut(&key)
+            && p.ids != ids
+        {
+            p.ids = ids;
+            self.changed = true;
+        }
+    }
+
+    /// How the file's document ids are made ([`IdScheme::CURRENT`] for a file not tracked).
+    pub fn ids(&self, key: FileKey) -> IdScheme {
+        self.files.get(&key).map_or(IdScheme::CURRENT, |p| p.ids)
     }
 
     /// The route recorded for the file, if any.
@@ -227,6 +245,7 @@ impl Delivery {
                 offset: p.committed,
                 done: p.retired,
                 route: p.route.clone(),
+                ids: p.ids,
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path).then(a.id.cmp(&b.id)));

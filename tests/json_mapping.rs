@@ -171,6 +171,10 @@ fn mattermost_json_log_gets_its_ecs_fields() {
     assert_eq!(d["trace"]["id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(d["span"]["id"], "00f067aa0ba902b7");
     assert_eq!(d["json"]["user_id"], "u1");
+    // The keys lifted verbatim are moved out of `json` (stored once); the time and the caller,
+    // written in another form, stay.
+    let kept: Vec<&String> = d["json"].as_object().unwrap().keys().collect();
+    assert_eq!(kept, ["caller", "timestamp", "user_id"], "{d}");
     // Mapped as the template says: searchable by these fields.
     let p = format!("{index}-*");
     assert_eq!(

@@ -235,3 +235,90 @@ fn plain_files_with_the_same_first_line_keep_all_their_lines() {
         .collect();
     assert_eq!(docs.len(), 6, "{paths:?}");
 }
+
+/// A file an earlier version began keeps that version's ids (`IdScheme::Hash`) to its end: an
+/// upgrade that follows a SIGKILL replays the window the old agent had sent but not committed,
+/// and those documents must meet their first copies (409), not be stored again under new ids.
+/// The "old agent" here is the state it leaves: documents with hashed ids for lines 0..15 in
+/// the index and a checkpoint entry without `ids` committed after line 9.
+#[test]
+fn a_file_begun_by_an_earlier_version_keeps_its_ids_across_an_upgrade() {
+    use sluice::sink::elasticsearch::encode::{document_id, id_seed};
+    use sluice::tail::{Fingerprint, IdScheme};
+    use std::os::unix::fs::MetadataExt;
+
+    let es = Es::new();
+    let node = Node::new();
+    let index = unique("upgrade-ids");
+    let pattern = format!("{index}-2*");
+    let config = node.config(&format!("{index}-%Y.%m.%d"), "");
+    serve_metrics(&config);
+    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(&config)
+        .arg("setup")
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{setup:?}");
+    let pod = node.add_pod("shop", "web", "app", false);
+    let mut offsets = Vec::new();
+    for i in 0..20u64 {
+        offsets.push(std::fs::metadata(&pod.path).unwrap().len());
+        pod.line(&support::ts(i * 10), "stdout", &format!("line {i}"));
+    }
+    let bytes = std::fs::read(&pod.path).unwrap();
+    let fp = Fingerprint::of_head(&bytes).unwrap();
+    let source = sluice::kubernetes::path::source_identity(&pod.link, &pod.path);
+    let seed = id_seed(Some(&source), fp);
+    let mut bulk = String::new();
+    for (i, &offset) in offsets.iter().enumerate().take(15) {
+        let id = document_id(IdScheme::Hash, seed, offset);
+        bulk += &format!(
+            "{{\"create\":{{\"_index\":\"{index}-2026.11.24\",\"_id\":\"{}\"}}}}\n",
+            std::str::from_utf8(&id).unwrap()
+        );
+        bulk += &format!(
+            "{{\"@timestamp\":\"{}\",\"message\":\"line {i}\"}}\n",
+            support::ts(i as u64 * 10)
+        );
+    }
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/_bulk?refresh=true", es.url))
+        .header("content-type", "application/x-ndjson")
+        .body(bulk)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&r).unwrap();
+    assert_eq!(r["errors"], false, "{r}");
+    let meta = std::fs::metadata(&pod.path).unwrap();
+    std::fs::create_dir_all(node.state_dir()).unwrap();
+    let checkpoint = serde_json::json!({"version": 1, "files": [{
+        "dev": meta.dev(), "inode": meta.ino(), "fingerprint": fp.to_hex(),
+        "path": pod.link, "real_path": pod.path, "offset": offsets[10],
+    }]});
+    std::fs::write(
+        node.state_dir().join("checkpoints.json"),
+        checkpoint.to_string(),
+    )
+    .unwrap();
+
+    let agent = Agent::start(&config);
+    // Lines 10..20 are read again: 5 meet their copies, 5 are new.
+    wait_delivered(&agent, 10.0);
+    let m = agent.metrics();
+    agent.stop();
+    let stored = support::stored(&es, &pattern);
+    let want: BTreeMap<String, usize> = (0..20).map(|i| (format!("line {i}"), 1)).collect();
+    assert_eq!(stored, want, "{}", m.show("sluice_bulk_items"));
+    assert_eq!(
+        m.get("sluice_bulk_items_total{outcome=\"duplicate\"}"),
+        5.0,
+        "{}",
+        m.show("sluice_bulk_items")
+    );
+    // The checkpoint says so from now on, and the new agent's own files get the new ids.
+    let text = std::fs::read_to_string(node.state_dir().join("checkpoints.json")).unwrap();
+    assert!(text.contains(r#""ids":"hash""#), "{text}");
+}

@@ -57,6 +57,9 @@ struct RawJson {
     /// Top-level keys indexed with a type besides the flattened object (`status: long`).
     #[serde(default)]
     fields: std::collections::BTreeMap<String, super::json::FieldType>,
+    /// Keep the keys lifted into ECS fields (`msg`, `level`, …) in the object as well.
+    #[serde(default)]
+    keep_lifted: bool,
 }
 
 impl Default for RawJson {
@@ -65,6 +68,7 @@ impl Default for RawJson {
             enabled: true,
             target: default_json_target(),
             fields: Default::default(),
+            keep_lifted: false,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct ParseConfig {
     pub json_target: Option<String>,
     /// `parse.json.fields`: top-level keys copied, typed, to `<target>_typed`.
     pub json_fields: Vec<(String, super::json::FieldType)>,
+    /// `parse.json.keep_lifted`: the lifted keys stay in the object too (copies); by default
+    /// they are moved out of it.
+    pub json_keep_lifted: bool,
     pub multiline: Option<(multiline::Config, Duration)>,
 }
 
@@ -177,6 +184,7 @@ pub(crate) fn validate(parse: RawParse) -> Result<ParseConfig, ConfigError> {
         max_event_bytes,
         json_target,
         json_fields,
+        json_keep_lifted: parse.json.keep_lifted,
         multiline,
     })
 }

@@ -44,6 +44,27 @@ pub struct AppLog<'a> {
     pub caller: Option<Cow<'a, str>>,
     /// The values of the configured typed keys, by their position in the `fields` argument.
     pub typed: Typed<'a>,
+    /// Which top-level keys gave `message`, `level`, `trace_id`, `span_id`, `error`,
+    /// `stack_trace` and `logger` their values (a bit per entry of the key table): the
+    /// encoder moves them out of the object instead of storing them twice ([`AppLog::moved`]).
+    /// `time` and `caller` are not among them: what is written from them is not their text.
+    moved: u32,
+}
+
+impl AppLog<'_> {
+    /// The top-level keys whose string values were lifted verbatim (see the `moved` field);
+    /// each stands for its first occurrence with a string value.
+    pub fn moved(&self) -> impl Iterator<Item = &'static str> + '_ {
+        KEYS.iter()
+            .enumerate()
+            .filter(|(i, _)| self.moved & (1 << i) != 0)
+            .map(|(_, k)| *k)
+    }
+
+    /// Whether any key is moved: [`AppLog::moved`] is not empty.
+    pub fn moves_any(&self) -> bool {
+        self.moved != 0
+    }
 }
 
 /// At most this many keys can be typed (`parse.json.fields`): the slots live on the stack.
@@ -100,6 +121,12 @@ pub fn parse_typed<'a>(message: &'a [u8], fields: &[String]) -> Option<AppLog<'a
     let fields = &fields[..fields.len().min(MAX_TYPED_FIELDS)];
     let (lifted, typed) = de.deserialize_map(TopLevel { fields }).ok()?;
     de.end().ok()?;
+    let mut moved = 0u32;
+    for group in MOVED_GROUPS {
+        if let Some(i) = group.clone().find(|&i| lifted[i].is_some()) {
+            moved |= 1 << i;
+        }
+    }
     let [
         msg,
         message,
@@ -139,8 +166,14 @@ pub fn parse_typed<'a>(message: &'a [u8], fields: &[String]) -> Option<AppLog<'a
         logger: logger.or(logger_name).or(log_logger),
         caller,
         typed,
+        moved,
     })
 }
+
+/// The groups of [`KEYS`] whose winner is moved out of the object: message, level, trace id,
+/// span id, error, stack trace, logger (not time, 5..8, nor caller, 24).
+const MOVED_GROUPS: [std::ops::Range<usize>; 7] =
+    [0..2, 2..5, 8..11, 11..14, 14..17, 17..21, 21..24];
 
 /// The top-level keys we lift, in slot order; within a group the first one present wins.
 const KEYS: [&str; 25] = [

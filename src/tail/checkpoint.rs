@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{FileId, Fingerprint};
+use super::identity::{FileId, Fingerprint, IdScheme};
 
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -59,6 +59,10 @@ pub struct CheckpointEntry {
     /// whatever the pod's labels say by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// How the file's document ids are made ([`IdScheme`]); an entry of an earlier version has
+    /// none and keeps that version's ids.
+    #[serde(default = "IdScheme::legacy")]
+    pub ids: IdScheme,
 }
 
 impl CheckpointEntry {
@@ -162,6 +166,7 @@ mod tests {
             offset,
             done: false,
             route: None,
+            ids: IdScheme::CURRENT,
         }
     }
 
@@ -173,6 +178,7 @@ mod tests {
                 entry(1),
                 CheckpointEntry {
                     route: Some("logs-shop-100%%-%Y.%m.%d".into()),
+                    ids: IdScheme::Hash,
                     ..entry(2)
                 },
                 entry(3),
@@ -194,6 +200,26 @@ mod tests {
         let mut out = Vec::new();
         empty.write_to(&mut out).unwrap();
         assert_eq!(serde_json::from_slice::<Checkpoint>(&out).unwrap(), empty);
+    }
+
+    #[test]
+    fn an_entry_of_an_earlier_version_keeps_the_hashed_ids() {
+        let text = br#"{"version":1,"files":[
+{"dev":1,"inode":2,"fingerprint":"0000000000000007","path":"/a.log","real_path":"/b.log","offset":9}
+]}"#;
+        let cp: Checkpoint = serde_json::from_slice(text).unwrap();
+        assert_eq!(cp.files[0].ids, IdScheme::Hash);
+        let mut out = Vec::new();
+        cp.write_to(&mut out).unwrap();
+        assert!(String::from_utf8_lossy(&out).contains(r#""ids":"hash""#));
+        let mut out = Vec::new();
+        Checkpoint {
+            version: VERSION,
+            files: vec![entry(1)],
+        }
+        .write_to(&mut out)
+        .unwrap();
+        assert!(String::from_utf8_lossy(&out).contains(r#""ids":"seed-offset""#));
     }
 
     #[test]

@@ -9,6 +9,31 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 
+/// How the `_id`s of a file's documents are made from its id seed and each event's start offset
+/// (`sink::elasticsearch::encode::document_id`). Kept in the file's checkpoint entry, so that a
+/// file is read to its end, and replayed after a crash, under the ids its first documents got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdScheme {
+    /// A 128-bit hash of seed and offset: what every version before `seed-offset` wrote. A
+    /// checkpoint entry without `ids` was written by such a version.
+    Hash,
+    /// The seed, then the offset, big-endian: the ids of one file share their first characters,
+    /// which Lucene's terms dictionary stores in a fraction of the bytes of random ids
+    /// (BENCHMARKS.md, "Index size"). Every file first seen by this version.
+    SeedOffset,
+}
+
+impl IdScheme {
+    /// What a file this version starts reading gets.
+    pub const CURRENT: IdScheme = IdScheme::SeedOffset;
+
+    /// What a checkpoint entry without `ids` means.
+    pub fn legacy() -> IdScheme {
+        IdScheme::Hash
+    }
+}
+
 /// How many leading bytes the fingerprint covers at most.
 pub const FINGERPRINT_BYTES: usize = 256;
 

@@ -13,4 +13,4 @@ pub mod watch;
 
 pub use checkpoint::{Checkpoint, CheckpointEntry, CheckpointError};
 pub use file::{Line, ReadOutcome, TailedFile};
-pub use identity::{FileId, Fingerprint};
+pub use identity::{FileId, Fingerprint, IdScheme};

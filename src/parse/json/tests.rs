@@ -154,8 +154,29 @@ fn empty_object_is_an_app_log_with_nothing_lifted() {
             logger: None,
             caller: None,
             typed: Default::default(),
+            moved: 0,
         }
     );
+    assert!(!a.moves_any());
+}
+
+#[test]
+fn the_keys_that_gave_a_lifted_value_are_named_once_per_group() {
+    let a = p(
+        r#"{"message":"m","msg":"first","level":7,"severity":"WARN","lvl":"x",
+        "time":"2026-01-01T00:00:00Z","traceId":"t","error":{"kind":"x"},"err":"e",
+        "stack":"s","logger":"l","caller":"a.go:1","other":"o"}"#,
+    )
+    .unwrap();
+    let moved: Vec<&str> = a.moved().collect();
+    // `msg` wins over `message` whatever their order; a numeric `level` and an `error` object
+    // are not lifted, so `severity` and `err` are; time and caller are never moved.
+    assert_eq!(
+        moved,
+        ["msg", "severity", "traceId", "err", "stack", "logger"]
+    );
+    assert_eq!(a.message.as_deref(), Some("first"));
+    assert!(!p(r#"{"a":1,"time":"x","caller":"c"}"#).unwrap().moves_any());
 }
 
 #[test]

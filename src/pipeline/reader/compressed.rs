@@ -16,7 +16,7 @@ use flate2::read::MultiGzDecoder;
 use super::Reader;
 use super::rotation::base_name;
 use crate::delivery::FileKey;
-use crate::tail::{CheckpointEntry, FileId, Fingerprint, TailedFile};
+use crate::tail::{CheckpointEntry, FileId, Fingerprint, IdScheme, TailedFile};
 
 /// At most this many decompressed files exist (each pins its size on the state volume).
 const OPEN_AT_ONCE: usize = 4;
@@ -95,20 +95,21 @@ impl Reader {
                     done: false,
                     // The owed file's index; a sibling never read is routed afresh.
                     route: if owes { e.route.clone() } else { None },
+                    ids: if owes { e.ids } else { IdScheme::CURRENT },
                 };
                 let key = self.next_key;
                 self.next_key += 1;
-                self.delivery
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .track(
-                        key,
-                        entry.id,
-                        s.fingerprint,
-                        entry.path.clone(),
-                        entry.real_path.clone(),
-                        entry.offset,
-                    );
+                let mut d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+                d.track(
+                    key,
+                    entry.id,
+                    s.fingerprint,
+                    entry.path.clone(),
+                    entry.real_path.clone(),
+                    entry.offset,
+                );
+                d.set_ids(key, entry.ids);
+                drop(d);
                 tracing::info!(
                     path = %s.path.display(),
                     offset = entry.offset,
@@ -160,7 +161,7 @@ impl Reader {
                     }
                     self.metrics.compressed_files_read.inc();
                     let key = self.insert_open(p.key, tailed, p.entry.offset, size);
-                    self.keep_route(key, p.entry.route.as_deref());
+                    self.keep(key, p.entry.route.as_deref(), p.entry.ids);
                     if let Some(of) = self.files.get_mut(&key) {
                         of.rotated_at = Some(Instant::now());
                         self.attention.insert(key);

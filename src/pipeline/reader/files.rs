@@ -117,13 +117,10 @@ impl Reader {
                 // key (its batches may still be in flight).
                 tracing::info!(path = %f.path.display(), offset = p.offset, "file included again by the configuration; reading on");
                 let key = self.insert_open(p.key, tailed, p.offset, f.size);
-                let kept = self
-                    .delivery
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .route(key)
-                    .map(str::to_string);
-                self.keep_route(key, kept.as_deref());
+                let d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+                let (route, ids) = (d.route(key).map(str::to_string), d.ids(key));
+                drop(d);
+                self.keep(key, route.as_deref(), ids);
                 return Some(key);
             }
             // Its inode holds another file now: the parked one is gone.
@@ -131,10 +128,10 @@ impl Reader {
             d.retire(p.key);
             d.forget(p.key);
         }
-        let mut kept_route = None;
+        let (mut kept_route, mut ids) = (None, IdScheme::CURRENT);
         let resume = match self.resume.remove(&f.id) {
             Some(e) if tailed.fingerprint.is_some() && e.fingerprint() == tailed.fingerprint => {
-                kept_route = e.route;
+                (kept_route, ids) = (e.route, e.ids);
                 e.offset.min(f.size)
             }
             Some(e) => {
@@ -149,14 +146,24 @@ impl Reader {
         let key = self.next_key;
         self.next_key += 1;
         let key = self.insert_open(key, tailed, resume, f.size);
-        self.keep_route(key, kept_route.as_deref());
+        self.keep(key, kept_route.as_deref(), ids);
         Some(key)
     }
 
-    /// A file reopened with the route it had (its checkpoint entry's): it keeps that index. A
-    /// route that does not read back is warned about; the file is then routed afresh.
-    pub(super) fn keep_route(&mut self, key: FileKey, route: Option<&str>) {
-        let (Some(text), Some(of)) = (route, self.files.get_mut(&key)) else {
+    /// A file reopened with the route and ids it had (its checkpoint entry's): it keeps that
+    /// index and those ids. A route that does not read back is warned about; the file is then
+    /// routed afresh.
+    pub(super) fn keep(&mut self, key: FileKey, route: Option<&str>, ids: IdScheme) {
+        let Some(of) = self.files.get_mut(&key) else {
+            return;
+        };
+        of.ids = ids;
+        // Opening may have registered it already (`track`), under the current scheme.
+        self.delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_ids(key, ids);
+        let Some(text) = route else {
             return;
         };
         of.kept_route = IndexPattern::from_resolved(text);

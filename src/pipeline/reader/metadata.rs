@@ -75,7 +75,8 @@ pub(super) fn track(of: &mut OpenFile, delivery: &Mutex<Delivery>) {
     if of.tracked {
         return;
     }
-    delivery.lock().unwrap_or_else(|p| p.into_inner()).track(
+    let mut d = delivery.lock().unwrap_or_else(|p| p.into_inner());
+    d.track(
         of.key,
         of.tailed.id,
         fp,
@@ -83,6 +84,7 @@ pub(super) fn track(of: &mut OpenFile, delivery: &Mutex<Delivery>) {
         of.tailed.real_path.clone(),
         of.resume,
     );
+    d.set_ids(of.key, of.ids);
     of.tracked = true;
 }
 
@@ -109,6 +111,7 @@ pub(super) fn render(
             .parser_for(&p.container_name)
             .map(|parser| parser == kubernetes::meta::Parser::Json);
     }
+    ctx.ids = of.ids;
     // Once per file: a re-rendering keeps the route the file started with.
     ctx.route = match of
         .ctx

@@ -35,7 +35,7 @@ use crate::sink::elasticsearch::encode::{self, Encoder, FileContext, NodeFields,
 use crate::sink::elasticsearch::{Batch, BatchPool, IndexPattern};
 use crate::tail::discover::{self, Found};
 use crate::tail::watch::{Changes, Watcher};
-use crate::tail::{CheckpointEntry, FileId, Line, ReadOutcome, TailedFile};
+use crate::tail::{CheckpointEntry, FileId, IdScheme, Line, ReadOutcome, TailedFile};
 use crate::telemetry::Metrics;
 use crate::telemetry::health::Health;
 
@@ -110,6 +110,9 @@ struct OpenFile {
     /// The index the file was routed to before a restart (its checkpoint entry's `route`):
     /// its first rendering takes it instead of resolving one from today's metadata.
     kept_route: Option<IndexPattern>,
+    /// How its document ids are made: [`IdScheme::CURRENT`], or what its checkpoint entry says
+    /// (a file an earlier version began keeps that version's ids to its end).
+    ids: IdScheme,
 }
 
 impl OpenFile {
@@ -146,6 +149,7 @@ impl OpenFile {
             predecessor: None,
             share: fair::Share::default(),
             kept_route: None,
+            ids: IdScheme::CURRENT,
         }
     }
 
@@ -487,6 +491,7 @@ fn encoder(cfg: &Config) -> Encoder {
         cfg.parse.json_target.clone(),
     )
     .with_json_fields(cfg.parse.json_fields.clone())
+    .keep_lifted(cfg.parse.json_keep_lifted)
     .fluentd_shape(cfg.elasticsearch.compat == Compat::Fluentd)
 }
 

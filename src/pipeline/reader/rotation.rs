@@ -124,7 +124,7 @@ impl Reader {
                     if d.unacknowledged_for(r.0) > 0 {
                         continue;
                     }
-                    let route = d.route(r.0).map(str::to_string);
+                    let (route, ids) = (d.route(r.0).map(str::to_string), d.ids(r.0));
                     d.forget(r.0);
                     drop(d);
                     self.resume.insert(
@@ -137,6 +137,7 @@ impl Reader {
                             offset: r.3,
                             done: false,
                             route,
+                            ids,
                         },
                     );
                 }
@@ -205,8 +206,8 @@ impl Reader {
         let same_dir = |p: &Path| p.parent() == Some(dir);
         // The copy goes on where the original is committed, into the original's index.
         let d = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
-        let route = |key: FileKey| d.route(key).map(str::to_string);
-        let (offset, route) = self
+        let kept = |key: FileKey| (d.route(key).map(str::to_string), d.ids(key));
+        let (offset, (route, ids)) = self
             .files
             .values()
             .filter(|f| {
@@ -214,18 +215,18 @@ impl Reader {
                     && f.tailed.fingerprint == Some(fp)
                     && same_dir(&f.tailed.real_path)
             })
-            .find_map(|f| Some((d.committed(f.key)?, route(f.key))))
+            .find_map(|f| Some((d.committed(f.key)?, kept(f.key))))
             .or_else(|| {
                 retired
                     .iter()
                     .find(|r| r.1 != id && r.2 == fp && same_dir(&r.4))
-                    .map(|r| (r.3, route(r.0)))
+                    .map(|r| (r.3, kept(r.0)))
             })
             .or_else(|| {
                 self.resume
                     .values()
                     .find(|e| e.id != id && e.fingerprint() == Some(fp) && same_dir(&e.real_path))
-                    .map(|e| (e.offset, e.route.clone()))
+                    .map(|e| (e.offset, (e.route.clone(), e.ids)))
             })?;
         Some(CheckpointEntry {
             id,
@@ -235,6 +236,7 @@ impl Reader {
             offset,
             done: false,
             route,
+            ids,
         })
     }
 }

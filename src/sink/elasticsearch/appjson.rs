@@ -11,6 +11,9 @@ use crate::parse::json::{AppLog, FieldType, Scalar, raw_value};
 
 use super::escape::{escape_into, escape_str_into};
 
+mod moved;
+pub use moved::write_without;
+
 /// Deepest nesting written as objects; deeper values become strings of their JSON text.
 /// OpenSearch 2.19 and 3.8 crash (StackOverflowError in `FlatObjectFieldMapper.parseToken`,
 /// the node dies) on a flat_object ~300 deep, and Elasticsearch's parser refuses ~1000.

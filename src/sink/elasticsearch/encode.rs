@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use crate::kubernetes::PodRef;
 use crate::kubernetes::meta::{PodMeta, Workload};
 use crate::parse::{self, Stream};
-use crate::tail::Fingerprint;
+use crate::tail::{Fingerprint, IdScheme};
 use crate::telemetry::tap::{self, Tap};
 
 use super::IndexPattern;
@@ -47,6 +47,9 @@ pub struct FileContext {
     /// What the `_id` of every event of this file is derived from, with its offset: see
     /// [`id_seed`]. Set by [`FileContext::identify`].
     pub id_seed: u64,
+    /// How the ids are made from the seed and the offset ([`document_id`]): the current scheme,
+    /// or the one the file's checkpoint entry keeps.
+    pub ids: IdScheme,
     /// Closes the `log` object and the document: `,"file":{…}},"kubernetes":{…},…}`.
     tail: Vec<u8>,
     /// `sluice.io/exclude*`: events are counted and dropped (the file is still read, so its
@@ -175,6 +178,7 @@ impl FileContext {
         FileContext {
             fingerprint,
             id_seed: id_seed(None, fingerprint),
+            ids: IdScheme::CURRENT,
             tail,
             skip: false,
             json: None,
@@ -261,14 +265,28 @@ pub fn id_seed(source: Option<&[u8]>, fp: Fingerprint) -> u64 {
     }
 }
 
-/// The deterministic document id: a 128-bit hash of the file's id seed and the event's start
-/// offset, base64url (22 characters). A re-send of the same event always has the same id.
-pub fn document_id(seed: u64, start: u64) -> [u8; 22] {
+/// The deterministic document id of the event starting at `start` in the file with this id
+/// seed: 16 bytes in base64url (22 characters). A re-send of the same event always has the same
+/// id. [`IdScheme::SeedOffset`] writes the seed then the offset, big-endian, so the ids of one
+/// file share their first 10 characters and those of consecutive events differ only in the last
+/// few: Lucene's terms dictionary stores them in a fraction of the bytes of random ids, and the
+/// server's look-up of each `create`'s id is cheaper (BENCHMARKS.md, "Index size": 751 → 600 MiB per GiB under logsdb). They are as
+/// unique as the hash was: both are unique per (seed, offset), and the seed is 64 bits either
+/// way. [`IdScheme::Hash`] is the 128-bit hash of both that earlier versions wrote.
+pub fn document_id(ids: IdScheme, seed: u64, start: u64) -> [u8; 22] {
     let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    key[8..].copy_from_slice(&start.to_le_bytes());
-    let h = xxhash_rust::xxh3::xxh3_128(&key).to_le_bytes();
-    base64url_16(&h)
+    match ids {
+        IdScheme::SeedOffset => {
+            key[..8].copy_from_slice(&seed.to_be_bytes());
+            key[8..].copy_from_slice(&start.to_be_bytes());
+        }
+        IdScheme::Hash => {
+            key[..8].copy_from_slice(&seed.to_le_bytes());
+            key[8..].copy_from_slice(&start.to_le_bytes());
+            key = xxhash_rust::xxh3::xxh3_128(&key).to_le_bytes();
+        }
+    }
+    base64url_16(&key)
 }
 
 fn base64url_16(bytes: &[u8; 16]) -> [u8; 22] {
@@ -312,6 +330,10 @@ pub struct Encoder {
     tap: Option<Arc<Tap>>,
     /// `elasticsearch.compat: fluentd`: every document takes the [`fluentd`] path.
     fluentd: bool,
+    /// `parse.json.keep_lifted`: the keys lifted into ECS fields stay in the object too.
+    keep_lifted: bool,
+    /// The object without its moved keys, when it must then go through the limits.
+    moved_scratch: Vec<u8>,
 }
 
 impl Encoder {
@@ -330,6 +352,8 @@ impl Encoder {
             mistyped_scratch: Vec::new(),
             tap: None,
             fluentd: false,
+            keep_lifted: false,
+            moved_scratch: Vec::new(),
         }
     }
 
@@ -347,6 +371,12 @@ impl Encoder {
     /// files' contexts must then be rendered with [`NodeFields::fluentd`] set.
     pub fn fluentd_shape(mut self, on: bool) -> Encoder {
         self.fluentd = on;
+        self
+    }
+
+    /// `parse.json.keep_lifted`: keep the lifted keys in the object as copies.
+    pub fn keep_lifted(mut self, keep: bool) -> Encoder {
+        self.keep_lifted = keep;
         self
     }
 
@@ -405,11 +435,34 @@ impl Encoder {
         if let Some(app) = &app {
             // A `sluice.io/parser: json` pod on a node with parse.json off uses the default name.
             let target = self.json_target.as_deref().unwrap_or("json");
+            let before = body.len();
             body.extend_from_slice(b",\"");
             body.extend_from_slice(target.as_bytes());
             body.extend_from_slice(b"\":");
+            // The keys lifted into ECS fields are moved, not copied: each value stored once.
+            let moving = !self.keep_lifted && app.moves_any();
+            let mut moved: [&str; 7] = [""; 7];
+            let mut n = 0;
+            if moving {
+                for k in app.moved() {
+                    moved[n] = k;
+                    n += 1;
+                }
+            }
             if appjson::may_exceed_limits(app.object) {
-                limited = appjson::write_limited(body, app.object);
+                let object = if moving {
+                    self.moved_scratch.clear();
+                    appjson::write_without(&mut self.moved_scratch, app.object, &moved[..n]);
+                    &self.moved_scratch[..]
+                } else {
+                    app.object
+                };
+                limited = appjson::write_limited(body, object);
+            } else if moving {
+                if appjson::write_without(body, app.object, &moved[..n]) == 0 {
+                    // Nothing but lifted keys: no empty object.
+                    body.truncate(before);
+                }
             } else {
                 body.extend_from_slice(app.object);
             }
@@ -547,7 +600,7 @@ fn write_action(
     let index = enc.index_for(ctx.route.as_ref(), ev.timestamp);
     body.extend_from_slice(index.as_bytes());
     body.extend_from_slice(b"\",\"_id\":\"");
-    body.extend_from_slice(&document_id(ctx.id_seed, ev.start));
+    body.extend_from_slice(&document_id(ctx.ids, ctx.id_seed, ev.start));
     body.extend_from_slice(b"\"}}\n");
     (start, body.len())
 }

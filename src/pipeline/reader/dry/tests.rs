@@ -55,14 +55,22 @@ fn a_java_trace_is_one_document_under_the_java_preset() {
 
 #[test]
 fn a_json_app_log_is_parsed() {
-    let cfg = cfg("");
+    let plain = cfg("");
     let input = cri(0, r#"{"level":"warn","msg":"slow","trace_id":"abc"}"#);
-    let run = run_bytes(&cfg, Path::new(PATH), input.as_bytes(), None).unwrap();
+    let run = run_bytes(&plain, Path::new(PATH), input.as_bytes(), None).unwrap();
     assert_eq!(run.problems, []);
     let doc = &run.documents[0].doc;
     assert_eq!(doc["message"], "slow");
     assert_eq!(doc["log"]["level"], "warn");
+    assert_eq!(doc["trace"]["id"], "abc");
+    // Every key was lifted: moved out, no empty `json` left.
+    assert_eq!(doc.get("json"), None, "{doc}");
+    let keep = cfg("parse:\n  json:\n    keep_lifted: true\n");
+    let run = run_bytes(&keep, Path::new(PATH), input.as_bytes(), None).unwrap();
+    let doc = &run.documents[0].doc;
     assert_eq!(doc["json"]["trace_id"], "abc");
+    assert_eq!(doc["json"]["msg"], "slow");
+    assert_eq!(doc["message"], "slow");
 }
 
 #[test]
@@ -167,8 +175,10 @@ fn ids_come_from_the_path_the_first_line_and_the_offset() {
     let source = kubernetes::path::source_identity(Path::new(PATH), Path::new(PATH));
     let seed = encode::id_seed(Some(&source), fp);
     let ids: Vec<&str> = run.documents.iter().map(|d| d.id.as_str()).collect();
-    let want = [0, cri(0, "a").len() as u64]
-        .map(|o| String::from_utf8(encode::document_id(seed, o).to_vec()).unwrap());
+    let want = [0, cri(0, "a").len() as u64].map(|o| {
+        String::from_utf8(encode::document_id(crate::tail::IdScheme::CURRENT, seed, o).to_vec())
+            .unwrap()
+    });
     assert_eq!(ids, want);
     // Another path: other ids (two containers can write the same first line).
     let other = run_bytes(&cfg, Path::new("/tmp/x.log"), input.as_bytes(), None).unwrap();

@@ -144,6 +144,40 @@ fn json_app_log_is_lifted_and_kept() {
     assert_eq!(doc["message"], "disk low");
     assert_eq!(doc["log"]["level"], "warn");
     assert_eq!(doc["json"]["free"]["gb"], 3);
+    // Moved, not copied: each value is stored once.
+    assert_eq!(doc["json"].get("msg"), None, "{doc}");
+    assert_eq!(doc["json"].get("level"), None, "{doc}");
+}
+
+#[test]
+fn lifted_keys_are_moved_also_through_the_limits_and_kept_with_keep_lifted() {
+    let long = "v".repeat(appjson::VALUE_LIMIT + 10);
+    let line = format!(r#"{{"msg":"big","caller":"a.go:7","time":"x","blob":"{long}"}}"#);
+    let (_, doc) = encode_one(plain(line.as_bytes()));
+    assert_eq!(doc["message"], "big");
+    assert_eq!(doc["json"].get("msg"), None, "{doc}");
+    // Not moved: what is written from them is not their text.
+    assert_eq!(doc["json"]["caller"], "a.go:7");
+    assert_eq!(doc["json"]["time"], "x");
+    assert_eq!(
+        doc["json"]["blob"].as_str().unwrap().len(),
+        appjson::VALUE_LIMIT
+    );
+    // The original, whole, where the limits changed something.
+    assert_eq!(doc["event"]["original"], line);
+
+    let mut enc = Encoder::new(
+        IndexPattern::parse("i", "logs-%Y.%m.%d").unwrap(),
+        Some("json".into()),
+    )
+    .keep_lifted(true);
+    let mut body = Vec::new();
+    let item = enc.encode(&mut body, &ctx(), &plain(br#"{"level":"warn","msg":"m"}"#));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&body[item.doc as usize..item.end as usize]).unwrap();
+    assert_eq!(doc["json"]["msg"], "m");
+    assert_eq!(doc["json"]["level"], "warn");
+    assert_eq!(doc["message"], "m");
 }
 
 #[test]
@@ -158,13 +192,63 @@ fn malformed_and_truncated_are_tagged_and_kept() {
 
 #[test]
 fn ids_are_deterministic_and_distinct() {
-    assert_eq!(document_id(1, 10), document_id(1, 10));
-    assert_ne!(document_id(1, 10), document_id(1, 11));
-    assert_ne!(document_id(1, 10), document_id(2, 10));
-    assert!(
-        document_id(9, 9)
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    for s in [IdScheme::SeedOffset, IdScheme::Hash] {
+        assert_eq!(document_id(s, 1, 10), document_id(s, 1, 10));
+        assert_ne!(document_id(s, 1, 10), document_id(s, 1, 11));
+        assert_ne!(document_id(s, 1, 10), document_id(s, 2, 10));
+        assert_ne!(document_id(s, 1 << 32, 0), document_id(s, 1, 0));
+        assert_ne!(document_id(s, 0, 1 << 40), document_id(s, 0, 1));
+        assert!(
+            document_id(s, 9, 9)
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        );
+    }
+}
+
+#[test]
+fn seed_offset_ids_of_a_file_share_a_prefix() {
+    let seed = 0x9e37_79b9_7f4a_7c15;
+    let ids: Vec<[u8; 22]> = [0u64, 1, 155, 4096, 1 << 20, 1 << 33, u64::MAX]
+        .iter()
+        .map(|&o| document_id(IdScheme::SeedOffset, seed, o))
+        .collect();
+    // 64 bits of seed: the first 10 characters (60 bits) never change within a file.
+    assert!(ids.iter().all(|id| id[..10] == ids[0][..10]), "{ids:?}");
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+    // Consecutive lines differ only at the end.
+    let (a, b) = (
+        document_id(IdScheme::SeedOffset, seed, 1000),
+        document_id(IdScheme::SeedOffset, seed, 1155),
+    );
+    assert_eq!(a[..19], b[..19]);
+    assert_ne!(a, b);
+    assert_ne!(document_id(IdScheme::SeedOffset, seed + 1, 0), ids[0]);
+    assert_ne!(
+        document_id(IdScheme::SeedOffset, seed ^ (1 << 63), 0)[..10],
+        ids[0][..10]
+    );
+}
+
+#[test]
+fn hashed_ids_are_the_ones_earlier_versions_wrote() {
+    // `sluice test --path-as PATH` of version 9ed1470 printed this `_id` for LINE at offset 0: a
+    // file that version began keeps exactly these ids to its end.
+    const PATH: &str = "/var/log/containers/web-7d4b9c-x2x_shop_app-\
+        0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.log";
+    const LINE: &[u8] = b"2026-12-07T10:00:00.000000001Z stdout F {\"level\":\"info\",\
+        \"msg\":\"request served\",\"status\":200,\"latency_ms\":12}\n";
+    let fp = Fingerprint::of_head(LINE).unwrap();
+    let source = crate::kubernetes::path::source_identity(Path::new(PATH), Path::new(PATH));
+    let seed = id_seed(Some(&source), fp);
+    assert_eq!(
+        std::str::from_utf8(&document_id(IdScheme::Hash, seed, 0)).unwrap(),
+        "RWpKdsQ6aWVtspE9fEfJuQ"
+    );
+    assert_ne!(
+        document_id(IdScheme::SeedOffset, seed, 0),
+        document_id(IdScheme::Hash, seed, 0)
     );
 }
 
@@ -361,7 +445,7 @@ mod fluentd_shape {
             },
         )
         .identify(b"src");
-        let id = document_id(ecs.id_seed, 77);
+        let id = document_id(IdScheme::CURRENT, ecs.id_seed, 77);
         assert_eq!(action["create"]["_id"], std::str::from_utf8(&id).unwrap());
     }
 
