@@ -350,6 +350,10 @@ if wanted("fluentbit"):
 variant("ours-auto-id", "the same without `_id` (Elasticsearch's auto ids)", drop_ids=True)
 variant("best-compression", "+ `index.codec: best_compression`",
         settings(**{"index.codec": "best_compression"}))
+variant("standard", "`index.mode: standard` (with best_compression: the 8.x and OpenSearch default)",
+        settings(**{"index.mode": "standard", "index.codec": "best_compression"}))
+variant("standard-default-codec", "`index.mode: standard`, default codec",
+        settings(**{"index.mode": "standard", "index.codec": "default"}))
 variant("logsdb", "+ `index.mode: logsdb` (synthetic source, sorted by host and time)", logsdb)
 variant("logsdb-auto-id", "+ `index.mode: logsdb`, auto ids", logsdb, drop_ids=True)
 variant("logsdb-stored-source", "+ `index.mode: logsdb` with stored `_source` (what a basic "

@@ -103,3 +103,57 @@ fn cri_partial_chunks_inside_a_trace_are_one_document() {
 fn docker_pieces_inside_a_trace_are_one_document() {
     pieces_inside_a_trace(true);
 }
+
+/// A trace whose lines are all in the file but read slowly (its namespace over a 1 KiB/s read
+/// budget: ~5 s for the whole trace) is still one document: the idle timeout (1 s, the default)
+/// counts from a read that found nothing more, not from the last line the reader took. Before,
+/// the throttled file's group was flushed while its continuation waited unread in the file, and
+/// the trace arrived in pieces.
+#[test]
+fn a_trace_read_slowly_under_a_read_budget_is_one_document() {
+    let es = Es::new();
+    let node = Node::new();
+    let index = unique("ml-slow");
+    // ~9 KiB of trace: 4 KiB at once, then 4 s parked per 4 KiB.
+    let pattern = format!("{index}-*");
+    let config = node.config(&format!("{index}-%Y.%m.%d"), "");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "  scan_interval: 1s\n",
+        "  scan_interval: 1s\n  rate_limit:\n    key: namespace\n    bytes_per_second: 1KiB\n    burst: 4KiB\n",
+        1,
+    );
+    assert!(text.contains("rate_limit"), "{text}");
+    std::fs::write(&config, text).unwrap();
+    serve_metrics(&config);
+    let pod = node.add_pod("shop", "cart", "app", false);
+    let agent = Agent::start(&config);
+    pod.line(&ts(0), "stdout", "before");
+    es.wait_count(&pattern, 1, WAIT);
+    let mut trace = vec![TRACE[0].to_string()];
+    for i in 0..100 {
+        trace.push(format!(
+            "\tat com.example.shop.checkout.Step{i:02}.run(Step{i:02}.java:{i})"
+        ));
+    }
+    for (i, l) in trace.iter().enumerate() {
+        pod.line(&ts(1 + i as u64), "stdout", l);
+    }
+    pod.line(&ts(100), "stdout", "after");
+    let started = Instant::now();
+    assert_stored(
+        &es,
+        &pattern,
+        &["before".into(), trace.join("\n"), "after".into()],
+        &agent,
+    );
+    let took = started.elapsed();
+    let m = agent.metrics();
+    agent.stop();
+    // The budget did hold the reading back for longer than the idle timeout.
+    assert!(took >= Duration::from_secs(3), "read in {took:?}");
+    assert!(
+        m.get("sluice_read_throttled_seconds_total{key=\"shop\"}") > 1.0,
+        "{}",
+        m.show("sluice_read_throttled")
+    );
+}

@@ -86,6 +86,11 @@ struct OpenFile {
     /// The path no longer leads to this file: read to the end, then close.
     rotated_at: Option<Instant>,
     at_eof_since: Option<Instant>,
+    /// When a read last found nothing more to read (cleared by a read that got data but stopped
+    /// short of the end). An idle flush measures a group's idleness up to this moment only: a
+    /// file not read for a while (a read budget, a full pipeline) may hold the group's
+    /// continuation unread, and must not have its group cut.
+    read_to_end_at: Option<Instant>,
     /// Offset to resume from, from the checkpoint.
     resume: u64,
     opened_at: Instant,
@@ -138,6 +143,7 @@ impl OpenFile {
             touched: false,
             rotated_at: None,
             at_eof_since: None,
+            read_to_end_at: None,
             resume,
             opened_at: Instant::now(),
             pod,

@@ -142,19 +142,24 @@ impl Reader {
                     turn.bytes += bytes;
                     of.at_eof_since = None;
                     if bytes < chunk {
+                        // A short read ends where the file ends, now.
+                        of.read_to_end_at = Some(now);
                         turn.more = false;
                         return turn;
                     }
+                    of.read_to_end_at = None;
                 }
                 Ok(ReadOutcome::Paused { bytes }) => {
                     // The batch filled up mid-chunk: it is sealed, then this file reads on.
                     metrics.bytes_read.inc_by(bytes as u64);
                     turn.bytes += bytes;
                     of.at_eof_since = None;
+                    of.read_to_end_at = None;
                     return turn;
                 }
                 Ok(ReadOutcome::Eof) | Ok(ReadOutcome::NotReady) => {
                     of.at_eof_since.get_or_insert(now);
+                    of.read_to_end_at = Some(now);
                     turn.more = false;
                     return turn;
                 }

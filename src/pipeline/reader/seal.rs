@@ -49,8 +49,10 @@ impl Reader {
             let before = of.boundary();
             // A rotated file with a live successor keeps what its end holds for it.
             let linked = of.rotated_at.is_some() && of.link.holds().is_some();
-            if !linked {
-                of.assembler.flush_idle(now, &mut |ev| {
+            // Idle means: idle when the file was last read to its end. A file held back since
+            // (its budget, a full pipeline, its turn not come) may hold the continuation.
+            if !linked && let Some(read_at) = of.read_to_end_at {
+                of.assembler.flush_idle(read_at, &mut |ev| {
                     emit_ctx.emit(origin(ctx, pred, ev), ev, false)
                 });
             }
