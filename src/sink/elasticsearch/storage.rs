@@ -12,7 +12,8 @@ use super::bootstrap::{Cluster, Distribution};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexMode {
-    /// `logsdb` on Elasticsearch 9.x, `standard` elsewhere (8.x, OpenSearch).
+    /// `logsdb` where the cluster has it (Elasticsearch 8.17 and later), `standard` elsewhere
+    /// (older Elasticsearch, OpenSearch).
     #[default]
     Auto,
     /// Elasticsearch's log index mode (8.17+): sorted by `host.name` and `@timestamp`,
@@ -31,12 +32,7 @@ fn has_logsdb(cluster: &Cluster) -> bool {
 /// The mode the template gets, or why the configured one cannot be had on this cluster.
 pub fn resolve(mode: IndexMode, cluster: &Cluster) -> Result<IndexMode, String> {
     match mode {
-        IndexMode::Auto
-            if cluster.distribution == Distribution::Elasticsearch
-                && super::bootstrap::version_at_least(&cluster.version, 9, 0) =>
-        {
-            Ok(IndexMode::Logsdb)
-        }
+        IndexMode::Auto if has_logsdb(cluster) => Ok(IndexMode::Logsdb),
         IndexMode::Auto => Ok(IndexMode::Standard),
         IndexMode::Logsdb if !has_logsdb(cluster) => Err(format!(
             "elasticsearch.index_mode: logsdb needs Elasticsearch 8.17 or later; this cluster is {:?} {} (use standard or auto)",
@@ -69,12 +65,16 @@ mod tests {
     }
 
     #[test]
-    fn auto_is_logsdb_on_elasticsearch_9_only() {
+    fn auto_is_logsdb_on_elasticsearch_8_17_and_later() {
         let es9 = cluster(Distribution::Elasticsearch, "9.2.0");
         let es8 = cluster(Distribution::Elasticsearch, "8.19.21");
         let os = cluster(Distribution::OpenSearch, "3.6.0");
         assert_eq!(resolve(IndexMode::Auto, &es9), Ok(IndexMode::Logsdb));
-        assert_eq!(resolve(IndexMode::Auto, &es8), Ok(IndexMode::Standard));
+        assert_eq!(resolve(IndexMode::Auto, &es8), Ok(IndexMode::Logsdb));
+        assert_eq!(
+            resolve(IndexMode::Auto, &cluster(Distribution::Elasticsearch, "8.16.1")),
+            Ok(IndexMode::Standard)
+        );
         assert_eq!(resolve(IndexMode::Auto, &os), Ok(IndexMode::Standard));
         assert_eq!(resolve(IndexMode::Logsdb, &es8), Ok(IndexMode::Logsdb));
         assert_eq!(resolve(IndexMode::Standard, &es9), Ok(IndexMode::Standard));
