@@ -44,26 +44,22 @@ pub struct AppLog<'a> {
     pub caller: Option<Cow<'a, str>>,
     /// The values of the configured typed keys, by their position in the `fields` argument.
     pub typed: Typed<'a>,
-    /// Which top-level keys gave `message`, `level`, `trace_id`, `span_id`, `error`,
-    /// `stack_trace` and `logger` their values (a bit per entry of the key table): the
-    /// encoder moves them out of the object instead of storing them twice ([`AppLog::moved`]).
-    /// `time` and `caller` are not among them: what is written from them is not their text.
-    moved: u32,
+    /// Where the members that gave `message`, `level`, `trace_id`, `span_id`, `error`,
+    /// `stack_trace` and `logger` their values start in `object` (the offset of the key's
+    /// opening quote): the encoder moves them out of the object instead of storing each value
+    /// twice ([`AppLog::moved`]). `time` and `caller` are not among them (what is written from
+    /// them is not their text), nor a key written with escapes (its position is not known; it
+    /// stays, a harmless copy).
+    moved: [(u32, u32); MOVED_GROUPS.len()],
+    moved_len: u8,
 }
 
 impl AppLog<'_> {
-    /// The top-level keys whose string values were lifted verbatim (see the `moved` field);
-    /// each stands for its first occurrence with a string value.
-    pub fn moved(&self) -> impl Iterator<Item = &'static str> + '_ {
-        KEYS.iter()
-            .enumerate()
-            .filter(|(i, _)| self.moved & (1 << i) != 0)
-            .map(|(_, k)| *k)
-    }
-
-    /// Whether any key is moved: [`AppLog::moved`] is not empty.
-    pub fn moves_any(&self) -> bool {
-        self.moved != 0
+    /// The members whose string values were lifted verbatim, in the order they occur: the
+    /// offset in `object` of the key's opening quote, and the offset just past the value's
+    /// closing quote (0 when the value had escapes: not known here, the caller finds it).
+    pub fn moved(&self) -> &[(u32, u32)] {
+        &self.moved[..usize::from(self.moved_len)]
     }
 }
 
@@ -119,14 +115,23 @@ pub fn parse_typed<'a>(message: &'a [u8], fields: &[String]) -> Option<AppLog<'a
     std::str::from_utf8(object).ok()?;
     let mut de = serde_json::Deserializer::from_slice(object);
     let fields = &fields[..fields.len().min(MAX_TYPED_FIELDS)];
-    let (lifted, typed) = de.deserialize_map(TopLevel { fields }).ok()?;
+    let (lifted, at, typed) = de
+        .deserialize_map(TopLevel {
+            fields,
+            base: object.as_ptr() as usize,
+        })
+        .ok()?;
     de.end().ok()?;
-    let mut moved = 0u32;
+    let (mut moved, mut moved_len) = ([(0, 0); MOVED_GROUPS.len()], 0u8);
     for group in MOVED_GROUPS {
-        if let Some(i) = group.clone().find(|&i| lifted[i].is_some()) {
-            moved |= 1 << i;
+        if let Some(i) = group.clone().find(|&i| lifted[i].is_some())
+            && at[i].0 != NOT_BORROWED
+        {
+            moved[usize::from(moved_len)] = at[i];
+            moved_len += 1;
         }
     }
+    moved[..usize::from(moved_len)].sort_unstable();
     let [
         msg,
         message,
@@ -167,6 +172,7 @@ pub fn parse_typed<'a>(message: &'a [u8], fields: &[String]) -> Option<AppLog<'a
         caller,
         typed,
         moved,
+        moved_len,
     })
 }
 
@@ -207,12 +213,21 @@ const KEYS: [&str; 25] = [
 /// One slot per entry of [`KEYS`].
 type Lifted<'a> = [Option<Cow<'a, str>>; KEYS.len()];
 
+/// Where each lifted key's opening quote is in the object (per entry of [`KEYS`]).
+/// With the end of its value, when the value was borrowed (see [`AppLog::moved`]).
+type KeyAt = [(u32, u32); KEYS.len()];
+
+/// A key that was not borrowed from the input (written with escapes): no position.
+const NOT_BORROWED: u32 = u32::MAX;
+
 struct TopLevel<'f> {
     fields: &'f [String],
+    /// The address of the object's first byte: keys borrowed from it give their offsets.
+    base: usize,
 }
 
 impl<'de> Visitor<'de> for TopLevel<'_> {
-    type Value = (Lifted<'de>, Typed<'de>);
+    type Value = (Lifted<'de>, KeyAt, Typed<'de>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -220,13 +235,26 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots: Lifted<'de> = Default::default();
+        let mut at: KeyAt = [(NOT_BORROWED, 0); KEYS.len()];
         let mut typed: Typed<'de> = Default::default();
-        while let Some(slot) = map.next_key_seed(KeySeed {
+        while let Some((slot, key_at)) = map.next_key_seed(KeySeed {
             fields: self.fields,
+            base: self.base,
         })? {
             match slot {
                 Slot::Lift(i) if slots[i].is_none() => {
                     slots[i] = map.next_value::<StrOrSkip<'de>>()?.0;
+                    if let Some(v) = &slots[i] {
+                        // A borrowed value is a slice of the object: its end is known.
+                        let end = match v {
+                            Cow::Borrowed(s) => (s.as_ptr() as usize + s.len() + 1)
+                                .checked_sub(self.base)
+                                .and_then(|e| u32::try_from(e).ok())
+                                .unwrap_or(0),
+                            Cow::Owned(_) => 0,
+                        };
+                        at[i] = (key_at, end);
+                    }
                 }
                 Slot::Typed(i) if typed[i].is_none() => {
                     typed[i] = Some(map.next_value::<Scalar<'de>>()?);
@@ -236,7 +264,7 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
                 }
             }
         }
-        Ok((slots, typed))
+        Ok((slots, at, typed))
     }
 }
 
@@ -249,30 +277,46 @@ enum Slot {
 
 struct KeySeed<'f> {
     fields: &'f [String],
+    base: usize,
 }
 
 impl<'de> de::DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Slot;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Slot, D::Error> {
+    /// The key's slot, and where its opening quote is ([`NOT_BORROWED`] if unknown).
+    type Value = (Slot, u32);
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for KeySeed<'_> {
-    type Value = Slot;
+impl KeySeed<'_> {
+    fn slot(&self, k: &str) -> Slot {
+        // Typed keys first: a typed `level` is typed and, being typed, not lifted.
+        if let Some(i) = self.fields.iter().position(|x| x == k) {
+            return Slot::Typed(i);
+        }
+        match KEYS.iter().position(|&x| x == k) {
+            Some(i) => Slot::Lift(i),
+            None => Slot::Other,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = (Slot, u32);
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    // Escaped keys arrive here too, unescaped in serde_json's scratch buffer.
-    fn visit_str<E: de::Error>(self, k: &str) -> Result<Slot, E> {
-        // Typed keys first: a typed `level` is typed and, being typed, not lifted.
-        if let Some(i) = self.fields.iter().position(|x| x == k) {
-            return Ok(Slot::Typed(i));
-        }
-        Ok(match KEYS.iter().position(|&x| x == k) {
-            Some(i) => Slot::Lift(i),
-            None => Slot::Other,
-        })
+    // A key without escapes is a slice of the object itself: its offset is known.
+    fn visit_borrowed_str<E: de::Error>(self, k: &'de str) -> Result<Self::Value, E> {
+        let at = (k.as_ptr() as usize)
+            .checked_sub(self.base + 1)
+            .and_then(|a| u32::try_from(a).ok())
+            .unwrap_or(NOT_BORROWED);
+        Ok((self.slot(k), at))
+    }
+    // Escaped keys arrive here, unescaped in serde_json's scratch buffer.
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<Self::Value, E> {
+        Ok((self.slot(k), NOT_BORROWED))
     }
 }
 

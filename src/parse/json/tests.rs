@@ -154,29 +154,47 @@ fn empty_object_is_an_app_log_with_nothing_lifted() {
             logger: None,
             caller: None,
             typed: Default::default(),
-            moved: 0,
+            moved: [(0, 0); 7],
+            moved_len: 0,
         }
     );
-    assert!(!a.moves_any());
+    assert!(a.moved().is_empty());
 }
 
 #[test]
-fn the_keys_that_gave_a_lifted_value_are_named_once_per_group() {
-    let a = p(
-        r#"{"message":"m","msg":"first","level":7,"severity":"WARN","lvl":"x",
+fn the_members_that_gave_a_lifted_value_are_found_once_per_group() {
+    let text = r#"{"message":"m","msg":"first","level":7,"severity":"WARN","lvl":"x",
         "time":"2026-01-01T00:00:00Z","traceId":"t","error":{"kind":"x"},"err":"e",
-        "stack":"s","logger":"l","caller":"a.go:1","other":"o"}"#,
-    )
-    .unwrap();
-    let moved: Vec<&str> = a.moved().collect();
+        "stack":"s","logger":"l","caller":"a.go:1","other":"o","m\u0073g":"esc"}"#;
+    let a = p(text).unwrap();
+    let keys: Vec<&str> = a
+        .moved()
+        .iter()
+        .map(|&(at, end)| {
+            if end > 0 {
+                assert_eq!(&text[end as usize - 1..end as usize], "\"");
+            }
+            let rest = &text[at as usize + 1..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
     // `msg` wins over `message` whatever their order; a numeric `level` and an `error` object
     // are not lifted, so `severity` and `err` are; time and caller are never moved.
     assert_eq!(
-        moved,
+        keys,
         ["msg", "severity", "traceId", "err", "stack", "logger"]
     );
     assert_eq!(a.message.as_deref(), Some("first"));
-    assert!(!p(r#"{"a":1,"time":"x","caller":"c"}"#).unwrap().moves_any());
+    assert!(
+        p(r#"{"a":1,"time":"x","caller":"c"}"#)
+            .unwrap()
+            .moved()
+            .is_empty()
+    );
+    // A lifted key written with escapes has no known position: not moved.
+    let e = p(r#"{"m\u0073g":"escaped","a":1}"#).unwrap();
+    assert_eq!(e.message.as_deref(), Some("escaped"));
+    assert!(e.moved().is_empty());
 }
 
 #[test]

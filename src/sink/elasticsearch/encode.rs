@@ -440,26 +440,22 @@ impl Encoder {
             body.extend_from_slice(target.as_bytes());
             body.extend_from_slice(b"\":");
             // The keys lifted into ECS fields are moved, not copied: each value stored once.
-            let moving = !self.keep_lifted && app.moves_any();
-            let mut moved: [&str; 7] = [""; 7];
-            let mut n = 0;
-            if moving {
-                for k in app.moved() {
-                    moved[n] = k;
-                    n += 1;
-                }
-            }
+            let moved = if self.keep_lifted {
+                &[][..]
+            } else {
+                app.moved()
+            };
             if appjson::may_exceed_limits(app.object) {
-                let object = if moving {
-                    self.moved_scratch.clear();
-                    appjson::write_without(&mut self.moved_scratch, app.object, &moved[..n]);
-                    &self.moved_scratch[..]
-                } else {
+                let object = if moved.is_empty() {
                     app.object
+                } else {
+                    self.moved_scratch.clear();
+                    appjson::write_without(&mut self.moved_scratch, app.object, moved);
+                    &self.moved_scratch[..]
                 };
                 limited = appjson::write_limited(body, object);
-            } else if moving {
-                if appjson::write_without(body, app.object, &moved[..n]) == 0 {
+            } else if !moved.is_empty() {
+                if !appjson::write_without(body, app.object, moved) {
                     // Nothing but lifted keys: no empty object.
                     body.truncate(before);
                 }

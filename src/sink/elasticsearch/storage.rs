@@ -72,7 +72,10 @@ mod tests {
         assert_eq!(resolve(IndexMode::Auto, &es9), Ok(IndexMode::Logsdb));
         assert_eq!(resolve(IndexMode::Auto, &es8), Ok(IndexMode::Logsdb));
         assert_eq!(
-            resolve(IndexMode::Auto, &cluster(Distribution::Elasticsearch, "8.16.1")),
+            resolve(
+                IndexMode::Auto,
+                &cluster(Distribution::Elasticsearch, "8.16.1")
+            ),
             Ok(IndexMode::Standard)
         );
         assert_eq!(resolve(IndexMode::Auto, &os), Ok(IndexMode::Standard));
