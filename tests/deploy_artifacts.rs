@@ -127,12 +127,7 @@ fn dashboards_and_alerts_use_only_what_the_agent_exports_and_writes() {
     )
     .unwrap();
     // The agent's own templates first (`sluice setup`), so the indices get its real mappings.
-    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(&config)
-        .arg("setup")
-        .output()
-        .unwrap();
+    let setup = support::sluice(&config, &["setup"]);
     assert!(
         setup.status.success(),
         "sluice setup: {}",

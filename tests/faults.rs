@@ -205,12 +205,7 @@ fn setup_installs_templates_so_timestamps_keep_nanoseconds() {
     let node = Node::new();
     let index = unique("setup");
     let config = node.config(&format!("{index}-%Y.%m.%d"), "");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--config"])
-        .arg(&config)
-        .arg("setup")
-        .output()
-        .unwrap();
+    let out = support::sluice(&config, &["setup"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -219,12 +214,7 @@ fn setup_installs_templates_so_timestamps_keep_nanoseconds() {
     );
     assert!(stdout.contains("index template"), "{stdout}");
     // Idempotent: a second run succeeds too.
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(&config)
-        .arg("setup")
-        .output()
-        .unwrap();
+    let again = support::sluice(&config, &["setup"]);
     assert!(again.status.success());
 
     let name = format!("sluice_{index}");

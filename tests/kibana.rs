@@ -9,20 +9,14 @@
 mod kibana;
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use kibana::{Answer, FakeKibana};
 use serde_json::Value;
 use support::*;
 
 fn setup(config: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(config)
-        .arg("setup")
-        .args(args)
-        .output()
-        .unwrap()
+    support::sluice(config, &[&["setup"], args].concat())
 }
 
 fn text(out: &Output) -> String {

@@ -253,12 +253,7 @@ fn a_file_begun_by_an_earlier_version_keeps_its_ids_across_an_upgrade() {
     let pattern = format!("{index}-2*");
     let config = node.config(&format!("{index}-%Y.%m.%d"), "");
     serve_metrics(&config);
-    let setup = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--config")
-        .arg(&config)
-        .arg("setup")
-        .output()
-        .unwrap();
+    let setup = support::sluice(&config, &["setup"]);
     assert!(setup.status.success(), "{setup:?}");
     let pod = node.add_pod("shop", "web", "app", false);
     let mut offsets = Vec::new();

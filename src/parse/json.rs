@@ -45,8 +45,8 @@ pub struct AppLog<'a> {
     /// The values of the configured typed keys, by their position in the `fields` argument.
     pub typed: Typed<'a>,
     /// Where the members that gave `message`, `level`, `trace_id`, `span_id`, `error`,
-    /// `stack_trace` and `logger` their values start in `object` (the offset of the key's
-    /// opening quote): the encoder moves them out of the object instead of storing each value
+    /// `stack_trace` and `logger` their values are in `object` (see [`AppLog::moved`]): the
+    /// encoder moves them out of the object instead of storing each value
     /// twice ([`AppLog::moved`]). `time` and `caller` are not among them (what is written from
     /// them is not their text), nor a key written with escapes (its position is not known; it
     /// stays, a harmless copy).
@@ -220,6 +220,11 @@ type KeyAt = [(u32, u32); KEYS.len()];
 /// A key that was not borrowed from the input (written with escapes): no position.
 const NOT_BORROWED: u32 = u32::MAX;
 
+/// The offset of the address `addr` in the object starting at `base`.
+fn offset(base: usize, addr: usize) -> Option<u32> {
+    addr.checked_sub(base).and_then(|o| u32::try_from(o).ok())
+}
+
 struct TopLevel<'f> {
     fields: &'f [String],
     /// The address of the object's first byte: keys borrowed from it give their offsets.
@@ -247,12 +252,13 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
                     if let Some(v) = &slots[i] {
                         // A borrowed value is a slice of the object: its end is known.
                         let end = match v {
-                            Cow::Borrowed(s) => (s.as_ptr() as usize + s.len() + 1)
-                                .checked_sub(self.base)
-                                .and_then(|e| u32::try_from(e).ok())
-                                .unwrap_or(0),
-                            Cow::Owned(_) => 0,
+                            // Past the closing quote.
+                            Cow::Borrowed(s) => {
+                                offset(self.base, s.as_ptr() as usize + s.len() + 1)
+                            }
+                            Cow::Owned(_) => None,
                         };
+                        let end = end.unwrap_or(0);
                         at[i] = (key_at, end);
                     }
                 }
@@ -308,10 +314,8 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
     // A key without escapes is a slice of the object itself: its offset is known.
     fn visit_borrowed_str<E: de::Error>(self, k: &'de str) -> Result<Self::Value, E> {
-        let at = (k.as_ptr() as usize)
-            .checked_sub(self.base + 1)
-            .and_then(|a| u32::try_from(a).ok())
-            .unwrap_or(NOT_BORROWED);
+        // The opening quote is just before the key's text.
+        let at = offset(self.base, k.as_ptr() as usize - 1).unwrap_or(NOT_BORROWED);
         Ok((self.slot(k), at))
     }
     // Escaped keys arrive here, unescaped in serde_json's scratch buffer.

@@ -568,6 +568,17 @@ fn proc_status_kib(pid: i32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs the binary under test, `sluice --config CONFIG ARGS...` (a command such as `setup`),
+/// to its end.
+pub fn sluice(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run sluice {args:?}: {e}"))
+}
+
 /// Runs a repository script (`scripts/...`) and returns the last line of its stdout.
 pub fn script(args: &[&str]) -> String {
     let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(args[0]))

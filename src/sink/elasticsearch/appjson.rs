@@ -91,6 +91,41 @@ pub fn write_limited(out: &mut Vec<u8>, object: &[u8]) -> bool {
     changed
 }
 
+/// Writes `,"<target>":<object>` without the members `moved` (see [`write_without`]) and within
+/// the limits (see [`write_limited`]); nothing when only moved members were there. Returns
+/// whether the limits changed anything. `scratch` holds the cut object when it must then go
+/// through the limits.
+pub fn write_object(
+    out: &mut Vec<u8>,
+    target: &str,
+    object: &[u8],
+    moved: &[(u32, u32)],
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let before = out.len();
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b"\":");
+    if may_exceed_limits(object) {
+        let object = if moved.is_empty() {
+            object
+        } else {
+            scratch.clear();
+            write_without(scratch, object, moved);
+            &scratch[..]
+        };
+        write_limited(out, object)
+    } else {
+        if moved.is_empty() {
+            out.extend_from_slice(object);
+        } else if !write_without(out, object, moved) {
+            // Nothing but lifted keys: no empty object.
+            out.truncate(before);
+        }
+        false
+    }
+}
+
 /// Index of the closing quote of the string whose opening quote is at `at`.
 fn string_end(b: &[u8], at: usize) -> usize {
     let mut i = at + 1;
