@@ -6,6 +6,11 @@
 //! The document `_id` is a per-file seed (the file's source identity and fingerprint, mixed
 //! once per file) followed by the event's offset (`id`). The clock is never read here: an event's timestamp,
 //! and so its index, comes from the reader (see `pipeline::reader::clock`).
+//!
+//! Still one file (about 650 lines) for two halves of one document: the per-file context
+//! (`FileContext`, the rendered tail) and the per-event writer (`Encoder`), which share the
+//! field layout; the ids (`id`), the Fluentd shape and the JSON object (`appjson`) are apart.
+//! The context's rendering is the next piece to move out.
 
 use std::path::Path;
 use std::sync::Arc;
